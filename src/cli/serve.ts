@@ -1,0 +1,67 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { defaultUpstreamName } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { createApp } from '../http/app.js';
+import { createLogger, type Logger } from '../ops/log.js';
+import { PullThroughRegistry } from '../registry/registry.js';
+import { UpstreamRouter, isDockerHub } from '../registry/upstreams.js';
+import { BlobStore } from '../store/blobs.js';
+import { RecordStore } from '../store/records.js';
+import { UpstreamClient } from '../upstream/client.js';
+
+export interface RunningProxy {
+  url: string;
+  port: number;
+  registry: PullThroughRegistry;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+}
+
+/** Wires store, upstream clients, registry and HTTP app, and listens. */
+export async function startProxy(config: Config, opts: StartOptions = {}): Promise<RunningProxy> {
+  const logger = opts.logger ?? createLogger(config.log.level);
+  const store = new BlobStore(config.storage.path, { maxBytes: config.storage.maxBytes, logger });
+  await store.init();
+  const records = new RecordStore(config.storage.path);
+  const clients = config.upstreams.map((u) => new UpstreamClient(u, logger));
+  const router = new UpstreamRouter(
+    config.upstreams.map((u, i) => ({ upstream: clients[i] as UpstreamClient, tagTtl: u.tagTtl, dockerHub: isDockerHub(u.name, u.url) })),
+    defaultUpstreamName(config),
+  );
+  const registry = new PullThroughRegistry(router, store, records, { maxManifestBytes: config.limits.maxManifestBytes, logger });
+  const app = createApp({ registry, logger });
+
+  const { host, port } = splitListen(config.listen);
+  const server: Server = app.listen(port, host);
+  await once(server, 'listening');
+  // Blob streams can be long; header timeouts stay short against slowloris.
+  server.requestTimeout = 0;
+  server.headersTimeout = 30_000;
+  server.keepAliveTimeout = 65_000;
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
+  const url = `http://${shownHost}:${addr.port}`;
+  logger.info({ listen: `${addr.address}:${addr.port}`, storage: config.storage.path, upstreams: config.upstreams.map((u) => u.name) }, 'boxproxy listening');
+
+  return {
+    url,
+    port: addr.port,
+    registry,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(clients.map((c) => c.close()));
+    },
+  };
+}
+
+export function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return { host, port: Number(listen.slice(i + 1)) };
+}

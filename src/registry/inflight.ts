@@ -1,0 +1,124 @@
+import { EventEmitter } from 'node:events';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable, Writable } from 'node:stream';
+
+/**
+ * A blob being fetched from upstream into a temp file. Any number of
+ * readers stream from the file as it grows, so one upstream fetch serves a
+ * whole herd and the first byte reaches clients as soon as it arrives. The
+ * last byte is held back until the digest is verified: a corrupt blob ends
+ * every reader with an error instead of a clean, wrong response.
+ */
+export class InflightBlob extends EventEmitter {
+  written = 0;
+  done = false;
+  failure: Error | undefined;
+
+  constructor(
+    readonly tmpPath: string,
+    /** Size announced by the upstream, when it announced one. */
+    readonly size: number | undefined,
+  ) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  /** Sink that appends to the temp file and reports progress to readers. */
+  sink(fh: FileHandle): Writable {
+    return new Writable({
+      highWaterMark: 1 << 20,
+      write: (chunk: Buffer, _enc, cb) => {
+        fh.write(chunk, 0, chunk.length, this.written).then(
+          () => {
+            this.written += chunk.length;
+            this.emit('progress');
+            cb();
+          },
+          (err: Error) => cb(err),
+        );
+      },
+    });
+  }
+
+  finish(): void {
+    this.done = true;
+    this.emit('progress');
+  }
+
+  fail(err: Error): void {
+    this.failure = err;
+    this.emit('progress');
+  }
+
+  /** A reader over [start, end] (inclusive) that follows the file as it grows. */
+  reader(range?: { start: number; end: number }): Readable {
+    return new TailReader(this, range?.start ?? 0, range === undefined ? Infinity : range.end + 1);
+  }
+}
+
+class TailReader extends Readable {
+  private fh: FileHandle | undefined;
+  private waiting = false;
+  private readonly onProgress = () => {
+    if (this.waiting) {
+      this.waiting = false;
+      this.pump();
+    }
+  };
+
+  constructor(
+    private readonly blob: InflightBlob,
+    private pos: number,
+    private readonly end: number,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+    blob.on('progress', this.onProgress);
+  }
+
+  override _construct(cb: (err?: Error | null) => void): void {
+    // The fd stays valid after the temp file is renamed into the store.
+    open(this.blob.tmpPath, 'r').then(
+      (fh) => {
+        this.fh = fh;
+        cb();
+      },
+      (err: Error) => cb(err),
+    );
+  }
+
+  override _read(): void {
+    this.pump();
+  }
+
+  private pump(): void {
+    const b = this.blob;
+    if (b.failure) {
+      this.destroy(b.failure);
+      return;
+    }
+    const available = b.done ? b.written : b.written - 1;
+    const limit = Math.min(available, this.end);
+    if (this.pos >= limit) {
+      if (b.done || this.pos >= this.end) this.push(null);
+      else this.waiting = true;
+      return;
+    }
+    const len = Math.min(limit - this.pos, 1 << 20);
+    const buf = Buffer.allocUnsafe(len);
+    (this.fh as FileHandle).read(buf, 0, len, this.pos).then(
+      ({ bytesRead }) => {
+        this.pos += bytesRead;
+        this.push(bytesRead === len ? buf : buf.subarray(0, bytesRead));
+      },
+      (err: Error) => this.destroy(err),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.blob.off('progress', this.onProgress);
+    const fh = this.fh;
+    this.fh = undefined;
+    if (fh) fh.close().then(() => cb(err), () => cb(err));
+    else cb(err);
+  }
+}
