@@ -32,8 +32,11 @@ export function parseV2Path(path: string): V2Route | undefined {
   if (parts.length === 1 && parts[0] === '_catalog') return { id: 'catalog' };
   const n = parts.length;
   const at = (i: number) => parts[n - i] as string;
-  if (n >= 3 && at(3) === 'blobs' && at(2) === 'uploads') return { id: 'upload-session', name: parts.slice(0, -3).join('/') };
   if (n >= 3 && at(2) === 'blobs' && at(1) === 'uploads') return { id: 'upload', name: parts.slice(0, -2).join('/') };
+  if (n >= 4 && at(3) === 'blobs' && at(2) === 'uploads') {
+    const name = parts.slice(0, -3).join('/');
+    return at(1) === '' ? { id: 'upload', name } : { id: 'upload-session', name };
+  }
   if (n < 3) return undefined;
   const name = parts.slice(0, -2).join('/');
   if (at(2) === 'tags' && at(1) === 'list') return { id: 'tags', name };
