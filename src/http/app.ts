@@ -2,14 +2,14 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../ops/log.js';
 import { httpDuration, httpRequests } from '../ops/metrics.js';
-import type { PullThroughRegistry } from '../registry/registry.js';
+import type { RegistryService } from '../registry/registry.js';
 import { errorHandler, sendError } from './errors.js';
 import { healthzHandler, metricsHandler, readyzHandler, type Readiness } from './ops.js';
 import { v2Handler } from './v2.js';
 import { OciError } from '../oci/errors.js';
 
-export interface AppDeps {
-  registry: PullThroughRegistry;
+export interface AppDeps<Ref> {
+  registry: RegistryService<Ref>;
   logger: Logger;
   readiness?: Readiness;
 }
@@ -37,7 +37,7 @@ function observe(logger: Logger) {
   };
 }
 
-export function createApp(deps: AppDeps): Express {
+export function createApp<Ref>(deps: AppDeps<Ref>): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');

@@ -5,8 +5,7 @@ import { OciError } from '../oci/errors.js';
 import { OCI_INDEX } from '../oci/mediatypes.js';
 import { isTag } from '../oci/names.js';
 import type { Logger } from '../ops/log.js';
-import type { PullThroughRegistry } from '../registry/registry.js';
-import type { RepoRef } from '../registry/upstreams.js';
+import type { RegistryService } from '../registry/registry.js';
 import { sendError } from './errors.js';
 import { parseAccept, parseRange } from './negotiate.js';
 
@@ -65,8 +64,8 @@ function queryString(req: Request, key: string): string | undefined {
 }
 
 /** The /v2/ API: a thin translation between HTTP and the pull-through core. */
-export function v2Handler(registry: PullThroughRegistry, logger: Logger) {
-  const resolve = (req: Request, name: string): RepoRef => registry.router.resolve(name, queryString(req, 'ns'));
+export function v2Handler<Ref>(registry: RegistryService<Ref>, logger: Logger) {
+  const resolve = (req: Request, name: string): Ref => registry.resolve(name, queryString(req, 'ns'));
 
   async function manifest(req: Request, res: Response, name: string, reference: string): Promise<void> {
     if (!READ_METHODS.has(req.method)) throw unsupported(req.method === 'PUT' ? 'pushing manifests' : `${req.method} on manifests`);
@@ -76,7 +75,7 @@ export function v2Handler(registry: PullThroughRegistry, logger: Logger) {
       throw new OciError('MANIFEST_INVALID', `invalid reference ${JSON.stringify(reference.slice(0, 200))}: not a tag or a sha256 digest`, undefined, 400);
     }
     const accepts = parseAccept(req.headers.accept);
-    const m = await registry.manifests.get(ref, reference, accepts);
+    const m = await registry.manifest(ref, reference, accepts);
     res.status(200);
     res.setHeader('Content-Type', m.mediaType);
     res.setHeader('Docker-Content-Digest', m.digest);
@@ -92,13 +91,13 @@ export function v2Handler(registry: PullThroughRegistry, logger: Logger) {
     res.setHeader('Docker-Content-Digest', digest);
     res.setHeader('Accept-Ranges', 'bytes');
     if (req.method === 'HEAD') {
-      const size = await registry.blobs.head(ref, digest);
+      const size = await registry.blobSize(ref, digest);
       res.status(200).type('application/octet-stream');
       if (size !== undefined) res.setHeader('Content-Length', size);
       res.end();
       return;
     }
-    const source = await registry.blobs.get(ref, digest);
+    const source = await registry.blob(ref, digest);
     const range = source.size === undefined ? undefined : parseRange(req.headers.range, source.size);
     if (range === 'unsatisfiable') {
       res.setHeader('Content-Range', `bytes */${source.size}`);
@@ -136,7 +135,7 @@ export function v2Handler(registry: PullThroughRegistry, logger: Logger) {
       if (!/^\d{1,9}$/.test(nParam)) throw new OciError('UNSUPPORTED', `query parameter n must be a non-negative integer`, undefined, 400);
       n = Number(nParam);
     }
-    const page = await registry.tags.list(ref, n, last);
+    const page = await registry.tags(ref, n, last);
     if (page.next) {
       const q = new URLSearchParams({ n: String(page.next.n), last: page.next.last });
       const ns = queryString(req, 'ns');
@@ -151,7 +150,7 @@ export function v2Handler(registry: PullThroughRegistry, logger: Logger) {
     const ref = resolve(req, name);
     const digest = checkDigest(digestParam);
     const artifactType = queryString(req, 'artifactType');
-    const index = await registry.referrers.list(ref, digest, artifactType);
+    const index = await registry.referrers(ref, digest, artifactType);
     if (artifactType !== undefined) res.setHeader('OCI-Filters-Applied', 'artifactType');
     const body = Buffer.from(JSON.stringify(index));
     res.status(200).setHeader('Content-Type', OCI_INDEX);

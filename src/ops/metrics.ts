@@ -56,3 +56,23 @@ export const evictions = new Counter({
   help: 'Blobs evicted to stay under storage.maxBytes',
   registers: [metricsRegistry],
 });
+
+export const conversions = new Counter({
+  name: 'boxproxy_conversions_total',
+  help: 'Finished conversions by final state (done, failed, unconvertible) and strategy',
+  labelNames: ['state', 'strategy'] as const,
+  registers: [metricsRegistry],
+});
+
+export const conversionSeconds = new Histogram({
+  name: 'boxproxy_conversion_seconds',
+  help: 'Time from start to end of a conversion, including fetching the source layers',
+  buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
+  registers: [metricsRegistry],
+});
+
+export const boxBytes = new Counter({
+  name: 'boxproxy_box_bytes_total',
+  help: 'Compressed bytes of Boxes produced',
+  registers: [metricsRegistry],
+});

@@ -1,0 +1,240 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import picomatch from 'picomatch';
+import { CONVERTER_VERSION } from '../convert/version.js';
+import { OCI_CONFIG, OCI_MANIFEST, isIndexType } from '../oci/mediatypes.js';
+import type { Descriptor, ImageManifest, ManifestBlob } from '../oci/types.js';
+import type { Logger } from '../ops/log.js';
+import { boxBytes, conversionSeconds, conversions } from '../ops/metrics.js';
+import type { PullThroughRegistry } from '../registry/registry.js';
+import type { RepoRef } from '../registry/upstreams.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { ConversionRecord, ConversionStore } from '../store/conversions.js';
+import type { RecordStore } from '../store/records.js';
+import type { SigningKey } from '../sign/keys.js';
+import { signManifest } from '../sign/signer.js';
+import { TaskPool } from './pool.js';
+import { runConversionWorker } from './run-worker.js';
+import type { WorkerRequest } from './worker-protocol.js';
+
+export interface ConversionOptions {
+  storageRoot: string;
+  workers: number;
+  timeoutMs: number;
+  maxHeapMb: number;
+  /** A failed conversion is tried again after this long. */
+  retryFailedAfterMs: number;
+  /** Globs over `<upstream>/<repository>`. */
+  include: string[];
+  exclude: string[];
+  maxImageBytes: number;
+  limits?: WorkerRequest['limits'];
+}
+
+const FINAL = new Set(['done', 'unconvertible', 'failed']);
+
+/**
+ * Converts source images into signed Boxes, off the request path: one
+ * conversion per source digest however many requests ask, at most
+ * `workers` at once, each in its own worker thread. Outcomes are persisted,
+ * so a restart serves Boxes without converting again, and a converter
+ * version bump makes old outcomes stale.
+ */
+export class ConversionService {
+  private readonly pool: TaskPool;
+  private readonly running = new Map<string, Promise<ConversionRecord>>();
+  private readonly byBox = new Map<string, ConversionRecord>();
+  private readonly included: (s: string) => boolean;
+  private readonly excluded: (s: string) => boolean;
+
+  constructor(
+    private readonly core: PullThroughRegistry,
+    private readonly store: BlobStore,
+    private readonly links: RecordStore,
+    private readonly records: ConversionStore,
+    private readonly key: SigningKey,
+    private readonly opts: ConversionOptions,
+    private readonly logger: Logger,
+  ) {
+    this.pool = new TaskPool(opts.workers);
+    this.included = picomatch(opts.include.length ? opts.include : ['**'], { dot: true });
+    this.excluded = opts.exclude.length ? picomatch(opts.exclude, { dot: true }) : () => false;
+    for (const rec of records.all()) if (rec.box) this.byBox.set(rec.box.descriptor.digest, rec);
+  }
+
+  /** The current outcome for a source image manifest, if any (stale converter versions excluded). */
+  get(sourceDigest: string): ConversionRecord | undefined {
+    const rec = this.records.get(sourceDigest);
+    return rec && rec.converterVersion === CONVERTER_VERSION ? rec : undefined;
+  }
+
+  /** The conversion that produced a Box, by the Box's manifest digest. */
+  byBoxDigest(boxDigest: string): ConversionRecord | undefined {
+    return this.byBox.get(boxDigest);
+  }
+
+  list(): ConversionRecord[] {
+    return this.records.all().sort((a, b) => b.updatedAt - a.updatedAt);
+  }
+
+  allowed(ref: RepoRef): string | undefined {
+    const name = `${ref.entry.upstream.name}/${ref.repo}`;
+    if (!this.included(name) || this.excluded(name)) return `${name} is not selected for conversion by conversion.include/exclude`;
+    return undefined;
+  }
+
+  /** Starts (or joins) the conversion of an image manifest; resolves with its final record. */
+  ensure(ref: RepoRef, image: ManifestBlob): Promise<ConversionRecord> {
+    const existing = this.get(image.digest);
+    if (existing && FINAL.has(existing.state)) {
+      const retry = existing.state === 'failed' && Date.now() - existing.updatedAt >= this.opts.retryFailedAfterMs;
+      if (!retry) return Promise.resolve(existing);
+    }
+    const running = this.running.get(image.digest);
+    if (running) return running;
+    const p = this.start(ref, image).finally(() => this.running.delete(image.digest));
+    this.running.set(image.digest, p);
+    return p;
+  }
+
+  /** The final record, or undefined when the conversion is still going after `ms`. */
+  async wait(ref: RepoRef, image: ManifestBlob, ms: number): Promise<ConversionRecord | undefined> {
+    const p = this.ensure(ref, image);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    });
+    try {
+      return await Promise.race([p, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async start(ref: RepoRef, image: ManifestBlob): Promise<ConversionRecord> {
+    const now = Date.now();
+    const previous = this.records.get(image.digest);
+    const rec: ConversionRecord = {
+      sourceDigest: image.digest,
+      upstream: ref.entry.upstream.name,
+      repository: ref.repo,
+      state: 'pending',
+      converterVersion: CONVERTER_VERSION,
+      createdAt: now,
+      updatedAt: now,
+      attempts: (previous?.converterVersion === CONVERTER_VERSION ? previous.attempts : 0) + 1,
+    };
+    const refused = this.allowed(ref) ?? (isIndexType(image.mediaType) ? 'an index is not an image: pick a platform first' : undefined);
+    if (refused) return this.finish(rec, { state: 'unconvertible', reason: refused }, now);
+    await this.records.put(rec);
+    return this.pool.run(async () => {
+      await this.records.put({ ...rec, state: 'running', updatedAt: Date.now() });
+      try {
+        return await this.convert(ref, image, rec);
+      } catch (err) {
+        this.logger.warn({ source: image.digest, err: (err as Error).message }, 'conversion failed');
+        return this.finish(rec, { state: 'failed', reason: (err as Error).message }, now);
+      }
+    });
+  }
+
+  private async convert(ref: RepoRef, image: ManifestBlob, rec: ConversionRecord): Promise<ConversionRecord> {
+    const started = Date.now();
+    const manifest = JSON.parse(image.bytes.toString('utf8')) as ImageManifest;
+    const blobs = [manifest.config, ...(manifest.layers ?? [])];
+    const total = blobs.reduce((n, d) => n + (d.size ?? 0), 0);
+    if (total > this.opts.maxImageBytes) {
+      return this.finish(rec, { state: 'unconvertible', reason: `image is ${total} bytes, above conversion.maxImageBytes (${this.opts.maxImageBytes})` }, started);
+    }
+    const workDir = join(this.opts.storageRoot, 'tmp', `convert-${randomUUID()}`);
+    for (const d of blobs) this.store.pin(d.digest);
+    try {
+      // The worker reads the store's files directly: bring every blob in first, through the cache.
+      for (const d of blobs) {
+        const src = await this.core.blobs.get(ref, d.digest);
+        if (!src.cached) for await (const _ of src.open()) void _;
+      }
+      await mkdir(workDir, { recursive: true });
+      const result = await runConversionWorker(
+        {
+          storageRoot: this.opts.storageRoot,
+          workDir,
+          sourceName: `${ref.entry.upstream.name}/${ref.repo}`,
+          manifest: { digest: image.digest, mediaType: image.mediaType, bytes: new Uint8Array(image.bytes) },
+          ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+        },
+        { timeoutMs: this.opts.timeoutMs, maxHeapMb: this.opts.maxHeapMb },
+      );
+      if (result.kind === 'error') return this.finish(rec, { state: 'failed', reason: result.message }, started);
+      if (result.kind === 'unconvertible') return this.finish(rec, { state: 'unconvertible', reason: result.reason, report: result.report }, started);
+
+      // Ingest: every blob verified against its digest on the way into the store.
+      for (const layer of result.layers) await this.store.putStream(layer.digest, createReadStream(layer.path));
+      await this.store.putBuffer(result.config.digest, Buffer.from(result.config.bytes));
+      const boxManifest = Buffer.from(result.manifest.bytes);
+      await this.store.putBuffer(result.manifest.digest, boxManifest);
+      const parsed = JSON.parse(boxManifest.toString('utf8')) as ImageManifest;
+      const strategy = parsed.annotations?.['dev.boxproxy.strategy'] ?? 'unknown';
+      const descriptor: Descriptor = {
+        mediaType: result.manifest.mediaType || OCI_MANIFEST,
+        digest: result.manifest.digest,
+        size: boxManifest.length,
+        artifactType: parsed.artifactType ?? parsed.config.mediaType ?? OCI_CONFIG,
+        ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+      };
+      // Signed once, here; the signatures are stored and served as they are from now on.
+      const sigs = await signManifest(this.key, { reference: `${rec.upstream}/${rec.repository}`, descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size } });
+      const sigBlobs = [...sigs.cosign.blobs, ...sigs.bundle.blobs];
+      for (const b of sigBlobs) await this.store.putBuffer(b.digest, b.bytes);
+      await this.store.putBuffer(sigs.cosign.manifest.digest, sigs.cosign.manifest.bytes);
+      await this.store.putBuffer(sigs.bundle.manifest.digest, sigs.bundle.manifest.bytes);
+      const done = await this.finish(
+        rec,
+        {
+          state: 'done',
+          report: result.report,
+          box: {
+            descriptor,
+            strategy,
+            blobs: [...new Set([...parsed.layers.map((l) => l.digest), parsed.config.digest, ...sigBlobs.map((b) => b.digest)])],
+            manifests: [
+              { digest: descriptor.digest, mediaType: descriptor.mediaType },
+              { digest: sigs.cosign.manifest.digest, mediaType: sigs.cosign.manifest.mediaType },
+              { digest: sigs.bundle.manifest.digest, mediaType: sigs.bundle.manifest.mediaType },
+            ],
+            signatures: { cosign: { tag: sigs.cosign.tag, descriptor: sigs.cosign.descriptor }, bundle: { descriptor: sigs.bundle.descriptor } },
+          },
+        },
+        started,
+      );
+      boxBytes.inc(parsed.layers.reduce((n, l) => n + l.size, 0));
+      return done;
+    } finally {
+      for (const d of blobs) this.store.unpin(d.digest);
+      await rm(workDir, { recursive: true, force: true });
+    }
+  }
+
+  private async finish(rec: ConversionRecord, outcome: Partial<ConversionRecord>, started: number): Promise<ConversionRecord> {
+    const final: ConversionRecord = { ...rec, ...outcome, updatedAt: Date.now() };
+    await this.records.put(final);
+    if (final.box) this.byBox.set(final.box.descriptor.digest, final);
+    conversions.inc({ state: final.state, strategy: final.box?.strategy ?? 'none' });
+    conversionSeconds.observe((Date.now() - started) / 1000);
+    if (final.state === 'done') await this.linkInto(this.core.router.resolve(rec.repository, rec.upstream), final);
+    this.logger.info({ source: rec.sourceDigest, state: final.state, box: final.box?.descriptor.digest, reason: final.reason }, 'conversion finished');
+    return final;
+  }
+
+  /** Makes a Box and its signatures servable under a repository (blobs and manifests by digest). */
+  async linkInto(ref: RepoRef, rec: ConversionRecord): Promise<void> {
+    if (!rec.box) return;
+    const up = ref.entry.upstream.name;
+    for (const m of rec.box.manifests) {
+      if ((await this.links.getManifestLink(up, ref.repo, m.digest)) === undefined) await this.links.putManifestLink(up, ref.repo, m.digest, m.mediaType);
+    }
+    for (const b of rec.box.blobs) await this.links.putBlobLink(up, ref.repo, b);
+  }
+}

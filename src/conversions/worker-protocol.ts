@@ -1,0 +1,22 @@
+import type { ConversionReport } from '../convert/report.js';
+
+/** What the server hands a conversion worker (structured-clone safe). */
+export interface WorkerRequest {
+  storageRoot: string;
+  workDir: string;
+  sourceName: string;
+  manifest: { digest: string; mediaType: string; bytes: Uint8Array };
+  limits?: { maxEntries?: number; maxBytes?: number; maxFileBytes?: number; maxRatio?: number };
+}
+
+export type WorkerResult =
+  | {
+      kind: 'box';
+      manifest: { digest: string; mediaType: string; bytes: Uint8Array };
+      config: { digest: string; bytes: Uint8Array };
+      /** Layer blobs written in the work dir. */
+      layers: Array<{ digest: string; path: string }>;
+      report: ConversionReport;
+    }
+  | { kind: 'unconvertible'; reason: string; report: ConversionReport }
+  | { kind: 'error'; message: string };
