@@ -48,6 +48,8 @@ export function loadConfig(file: string, overrides: ConfigOverrides = {}): Confi
   // A storage path given by flag is relative to the working directory, as flags are.
   if (overrides.storage === undefined) config.storage.path = resolve(base, config.storage.path);
   else config.storage.path = resolve(config.storage.path);
+  if (config.signing.keyPath !== undefined) config.signing.keyPath = resolve(base, config.signing.keyPath);
+  config.signing.trustedPublicKeys = config.signing.trustedPublicKeys.map((p) => resolve(base, p));
   for (const u of config.upstreams) {
     if (u.passwordFile !== undefined) {
       const path = resolve(base, u.passwordFile);
@@ -64,4 +66,9 @@ export function loadConfig(file: string, overrides: ConfigOverrides = {}): Confi
 /** The upstream used when a request names none; the first one unless set. */
 export function defaultUpstreamName(config: Config): string {
   return config.defaultUpstream ?? (config.upstreams[0] as { name: string }).name;
+}
+
+/** Where the Box signing key lives: signing.keyPath, else inside the storage directory. */
+export function signingKeyPath(config: Config): string {
+  return config.signing.keyPath ?? resolve(config.storage.path, 'keys', 'signing.pem');
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 // Durations are written as numbers of seconds or strings like "30s", "5m", "1h".
@@ -37,6 +38,36 @@ export const upstreamSchema = z
     path: ['username'],
   });
 
+const platform = z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/, 'expected os/arch[/variant], e.g. linux/amd64');
+
+export const conversionSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** augment: tag indexes get a wasip1/wasm entry; box-refs: only Box references; referrers: only referrers. */
+    exposure: z.enum(['augment', 'box-refs', 'referrers']).default('augment'),
+    boxNamespace: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'expected one repository-name component').default('wasm'),
+    workers: z.number().int().min(1).max(64).default(Math.max(1, availableParallelism())),
+    waitMs: duration.default(250),
+    boxWaitMs: duration.default(30_000),
+    timeout: duration.default(600_000),
+    maxHeapMb: z.number().int().min(64).default(2048),
+    retryFailedAfter: duration.default(3_600_000),
+    include: z.array(z.string().min(1)).default(['**']),
+    exclude: z.array(z.string().min(1)).default([]),
+    maxImageBytes: size.default(2 * 1024 ** 3),
+    platforms: z.array(platform).min(1).default(['linux/amd64', 'linux/arm64']),
+  })
+  .strict();
+
+export const signingSchema = z
+  .object({
+    /** PKCS#8 PEM ECDSA P-256 key; created on first start when absent. Default: <storage.path>/keys/signing.pem. */
+    keyPath: z.string().min(1).optional(),
+    /** Older public keys (PEM files) `boxproxy verify` still accepts after a rotation. */
+    trustedPublicKeys: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     listen: z
@@ -60,6 +91,8 @@ export const configSchema = z
       .object({ maxManifestBytes: size.default(4 * 1024 * 1024) })
       .strict()
       .default({ maxManifestBytes: 4 * 1024 * 1024 }),
+    conversion: conversionSchema.default(conversionSchema.parse({})),
+    signing: signingSchema.default(signingSchema.parse({})),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -15,11 +15,14 @@ export interface WorkerLimits {
 /** Runs one conversion in a fresh worker; a crash, an OOM or a timeout becomes an 'error' result. */
 export function runConversionWorker(req: WorkerRequest, limits: WorkerLimits): Promise<WorkerResult> {
   return new Promise((resolve) => {
-    const worker = new Worker(WORKER_URL, {
-      workerData: req,
-      resourceLimits: { maxOldGenerationSizeMb: limits.maxHeapMb },
-      ...(fromSources ? { execArgv: ['--import', 'tsx'] } : {}),
-    });
+    const options = { workerData: req, resourceLimits: { maxOldGenerationSizeMb: limits.maxHeapMb } };
+    // Node 20 workers do not inherit --import loaders: register tsx inside the worker first.
+    const worker = fromSources
+      ? new Worker(
+          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`,
+          { ...options, eval: true },
+        )
+      : new Worker(WORKER_URL, options);
     let settled = false;
     const settle = (r: WorkerResult) => {
       if (settled) return;

@@ -123,6 +123,18 @@ export class BoxExposure implements RegistryService<ExposedRef> {
     return { ...base, manifests: artifactType === undefined ? all : all.filter((d) => d.artifactType === artifactType) };
   }
 
+  /**
+   * Starts converting what `reference` names (status API pre-conversion);
+   * answers the current record without waiting for the conversion.
+   */
+  async preconvert(ref: ExposedRef, reference: string): Promise<{ source: string; record: ConversionRecord | undefined }> {
+    const source = isDigest(reference) ? await this.core.manifests.byDigest(ref, reference) : await this.core.manifests.byTag(ref, reference);
+    const image = await this.imageOf(ref, source);
+    if (!image) throw new OciError('MANIFEST_UNKNOWN', `${ref.clientName}:${reference} has no image manifest to convert`);
+    const record = await this.conversions.wait(ref, image, 0);
+    return { source: image.digest, record: record ?? this.conversions.get(image.digest) };
+  }
+
   /** The Box itself, for `/v2/<boxNamespace>/<name>/manifests/<tag>`. */
   private async boxManifest(ref: ExposedRef, tag: string, accepts: AcceptsMediaType): Promise<ManifestBlob> {
     const source = await this.core.manifests.byTag(ref, tag);

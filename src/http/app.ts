@@ -6,12 +6,15 @@ import type { RegistryService } from '../registry/registry.js';
 import { errorHandler, sendError } from './errors.js';
 import { healthzHandler, metricsHandler, readyzHandler, type Readiness } from './ops.js';
 import { v2Handler } from './v2.js';
+import { statusRouter, type StatusDeps } from './status.js';
 import { OciError } from '../oci/errors.js';
 
 export interface AppDeps<Ref> {
   registry: RegistryService<Ref>;
   logger: Logger;
   readiness?: Readiness;
+  /** Box conversion status API; absent when conversion is disabled. */
+  status?: StatusDeps;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -48,6 +51,7 @@ export function createApp<Ref>(deps: AppDeps<Ref>): Express {
     res.locals.route = route;
     next();
   };
+  if (deps.status) app.use('/boxproxy/v1', statusRouter(deps.status));
   app.get('/metrics', only('metrics'), metricsHandler);
   app.get('/healthz', only('healthz'), healthzHandler);
   app.get('/readyz', only('readyz'), readyzHandler(deps.readiness ?? { notReady: () => undefined }));
