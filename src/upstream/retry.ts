@@ -57,7 +57,8 @@ export function parseRetryAfter(value: string | readonly string[] | undefined, n
   const raw = (typeof value === 'string' ? value : value?.[0])?.trim();
   if (!raw) return undefined;
   if (/^\d+$/.test(raw)) return Number(raw) * 1000;
-  const at = Date.parse(raw);
+  // An HTTP-date names a weekday and month; Date.parse alone would take "-5" for a year.
+  const at = /[A-Za-z]/.test(raw) ? Date.parse(raw) : Number.NaN;
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
