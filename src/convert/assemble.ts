@@ -1,16 +1,12 @@
-import { createHash, type Hash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { hexOf, sha256 } from '../oci/digest.js';
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../oci/mediatypes.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, ManifestBlob } from '../oci/types.js';
 import { dropReasonForPath } from './policy.js';
 import type { StrategyPlan } from './strategies/types.js';
-import { TAR_END, tarHeader, tarPadding, type TarEntrySpec } from './tar-writer.js';
+import { GzipLayerWriter, type WrittenLayer } from './layer-writer.js';
+import { TAR_END, tarHeader, type TarEntrySpec } from './tar-writer.js';
 import { CONVERTER_VERSION } from './version.js';
 import { clampPath, splitPath, type ContentRef, type VirtualFs } from './vfs.js';
 
@@ -24,10 +20,10 @@ export const MODULE_LAYER_TITLE = 'box-module.tar.gz';
 export const ROOTFS_LAYER_TITLE = 'box-rootfs.tar.gz';
 /**
  * Fixed so the same input gives the same bytes. Node's gzip header carries no name and mtime 0, and its
- * XFL/OS bytes depend only on the level and the platform zlib was built for; level 6 is zlib's default trade-off.
+ * XFL/OS bytes depend only on the level and the platform zlib was built for. Level 1: deflating the Box is most of
+ * a conversion's time and level 6 costs ~3x more CPU for Boxes only a few % smaller (see bench/convert.ts).
  */
-export const GZIP_LEVEL = 6;
-const COALESCE_BYTES = 256 * 1024;
+export const GZIP_LEVEL = 1;
 
 export interface AssembleInput {
   plan: StrategyPlan;
@@ -90,27 +86,17 @@ export function boxSymlinkTarget(linkPath: string, target: string): string {
   return rel === '' ? '.' : rel;
 }
 
-/** Reads pack ranges through one open handle per pack file. */
-class ContentReader {
-  // Promises, so two layers written at once share one handle per file.
+/** Open handles on the scratch pack files, one per file, shared by both layers. */
+class PackFiles {
   private handles = new Map<string, Promise<FileHandle>>();
-  async *read(ref: ContentRef): AsyncGenerator<Buffer> {
-    let opening = this.handles.get(ref.file);
-    if (!opening) {
-      opening = open(ref.file, 'r');
-      this.handles.set(ref.file, opening);
+  get(file: string): Promise<FileHandle> {
+    let handle = this.handles.get(file);
+    if (!handle) {
+      handle = open(file, 'r');
+      handle.catch(() => undefined); // awaited by the caller
+      this.handles.set(file, handle);
     }
-    const fh = await opening;
-    let pos = ref.offset;
-    let left = ref.size;
-    while (left > 0) {
-      const buf = Buffer.allocUnsafe(Math.min(left, 1024 * 1024));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) throw new Error(`scratch file ${ref.file} is shorter than expected`);
-      pos += bytesRead;
-      left -= bytesRead;
-      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
-    }
+    return handle;
   }
   async close(): Promise<void> {
     await Promise.allSettled([...this.handles.values()].map(async (h) => (await h).close()));
@@ -118,59 +104,37 @@ class ContentReader {
   }
 }
 
-class Hasher extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-  digest(): string {
-    return 'sha256:' + this.hash.digest('hex');
-  }
-}
+type TarContent = { kind: 'bytes'; bytes: Buffer } | { kind: 'ref'; ref: ContentRef };
+type TarItem = { spec: TarEntrySpec; content?: TarContent };
 
-type TarItem = { spec: TarEntrySpec; content?: () => AsyncIterable<Buffer> };
-
-/** Writes a tar+gzip layer; returns its descriptor facts and the uncompressed digest (diff_id). */
-async function writeLayer(items: AsyncIterable<TarItem>, file: string): Promise<{ digest: string; size: number; diffId: string; tarBytes: number }> {
-  // Headers and padding are tiny; each chunk handed to zlib costs a thread-pool round trip, so small pieces
-  // are gathered into blocks of about COALESCE_BYTES.
-  async function* tar(): AsyncGenerator<Buffer> {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const take = (): Buffer => {
-      const out = Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      return out;
-    };
-    const add = (b: Buffer): boolean => {
-      pending.push(b);
-      pendingBytes += b.length;
-      return pendingBytes >= COALESCE_BYTES;
-    };
-    for await (const item of items) {
-      if (add(tarHeader(item.spec))) yield take();
-      if (item.spec.type === 'File' && item.content) {
-        let written = 0;
-        for await (const chunk of item.content()) {
-          written += chunk.length;
-          if (add(chunk)) yield take();
-        }
-        if (written !== (item.spec.size ?? 0)) throw new Error(`${item.spec.path}: wrote ${written} bytes, header says ${item.spec.size}`);
-        const pad = tarPadding(written);
-        if (pad.length && add(pad)) yield take();
+/** Writes a tar+gzip layer in one pass; returns its descriptor facts and the uncompressed digest (diff_id). */
+async function writeLayer(items: Iterable<TarItem>, file: string, packs: PackFiles): Promise<WrittenLayer> {
+  const writer = await GzipLayerWriter.create(file, GZIP_LEVEL);
+  try {
+    for (const item of items) {
+      await writer.write(tarHeader(item.spec));
+      const content = item.content;
+      if (item.spec.type !== 'File' || !content) continue;
+      let size: number;
+      if (content.kind === 'bytes') {
+        size = content.bytes.length;
+        await writer.write(content.bytes);
+      } else {
+        const ref = content.ref;
+        size = ref.size;
+        if (ref.bytes) await writer.write(ref.bytes);
+        else if (size > 0) await writer.copyFrom(await packs.get(ref.file), ref.offset, size, item.spec.path);
       }
+      if (size !== (item.spec.size ?? 0)) throw new Error(`${item.spec.path}: wrote ${size} bytes, header says ${item.spec.size}`);
+      const rest = size % 512;
+      if (rest !== 0) await writer.zeros(512 - rest);
     }
-    add(TAR_END);
-    yield take();
+    await writer.zeros(TAR_END.length);
+  } catch (err) {
+    await writer.abort();
+    throw err;
   }
-  const raw = new Hasher();
-  const packed = new Hasher();
-  await pipeline(Readable.from(tar(), { objectMode: false }), raw, createGzip({ level: GZIP_LEVEL }), packed, createWriteStream(file));
-  return { digest: packed.digest(), size: packed.bytes, diffId: raw.digest(), tarBytes: raw.bytes };
+  return writer.finish();
 }
 
 function tarPath(absPath: string, dir: boolean): string {
@@ -184,7 +148,7 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
   const mtime = boxMtime(sourceConfig.created);
   const outDir = join(workDir, 'box');
   await mkdir(outDir, { recursive: true });
-  const reader = new ContentReader();
+  const packs = new PackFiles();
   const exclude = new Set(plan.excludePaths);
   const droppedBy = new Map<string, DroppedSummary>();
   const drop = (reason: string, bytes: number): void => {
@@ -197,7 +161,9 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
   let symlinksRewritten = 0;
 
   // Layer 1: the module(s), with their parent directories as the image has them.
-  const moduleItems = async function* (): AsyncGenerator<TarItem> {
+  const hostModules = new Map<string, Buffer>();
+  for (const m of plan.modules) if (m.from.kind === 'host') hostModules.set(m.from.path, await readFile(m.from.path));
+  const moduleItems = function* (): Generator<TarItem> {
     const dirs = new Map<string, number>();
     for (const m of plan.modules) {
       const parts = splitPath(m.boxPath) ?? [];
@@ -212,18 +178,16 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
     for (const m of plan.modules) {
       const from = m.from;
       let size: number;
-      let content: () => AsyncIterable<Buffer>;
+      let content: TarContent;
       if (from.kind === 'image') {
         const ref = from.inode.content;
         if (!ref) throw new Error(`module ${from.imagePath} has no kept content`);
         size = ref.size;
-        content = () => reader.read(ref);
+        content = { kind: 'ref', ref };
       } else {
-        const bytes = await readFile(from.path);
+        const bytes = hostModules.get(from.path) as Buffer;
         size = bytes.length;
-        content = async function* () {
-          yield bytes;
-        };
+        content = { kind: 'bytes', bytes };
       }
       entries.push({ path: m.boxPath, item: { spec: { path: tarPath(m.boxPath, false), type: 'File', mode: m.mode & 0o1777, size, mtime }, content } });
     }
@@ -232,7 +196,7 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
   };
 
   // Layer 2: the image's files minus what cannot matter in Wasm.
-  const rootfsItems = async function* (): AsyncGenerator<TarItem> {
+  const rootfsItems = function* (): Generator<TarItem> {
     const firstPathOfInode = new Map<number, string>();
     for (const { path, node } of fs.walk()) {
       if (node.type === 'dir') {
@@ -267,19 +231,20 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
       firstPathOfInode.set(inode.id, path);
       rootfsFileBytes += inode.size;
       const ref = inode.content;
-      yield { spec: { path: tarPath(path, false), type: 'File', mode: inode.mode, size: ref.size, mtime }, content: () => reader.read(ref) };
+      yield { spec: { path: tarPath(path, false), type: 'File', mode: inode.mode, size: ref.size, mtime }, content: { kind: 'ref', ref } };
     }
   };
 
-  let moduleLayer: Awaited<ReturnType<typeof writeLayer>>;
-  let rootfsLayer: Awaited<ReturnType<typeof writeLayer>>;
+  let moduleLayer: WrittenLayer;
+  let rootfsLayer: WrittenLayer;
   const modulePath = join(outDir, 'module.tar.gz');
   const rootfsPath = join(outDir, 'rootfs.tar.gz');
   try {
-    // Both layers compress at once: zlib runs on the thread pool.
-    [moduleLayer, rootfsLayer] = await Promise.all([writeLayer(moduleItems(), modulePath), writeLayer(rootfsItems(), rootfsPath)]);
+    // The module layer is small; the rootfs layer keeps every core busy on its own.
+    moduleLayer = await writeLayer(moduleItems(), modulePath, packs);
+    rootfsLayer = await writeLayer(rootfsItems(), rootfsPath, packs);
   } finally {
-    await reader.close();
+    await packs.close();
   }
 
   const labels: Record<string, string> = {

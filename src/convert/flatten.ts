@@ -11,7 +11,7 @@ import { ConvertError, errorMessage } from './errors.js';
 import { dropReasonForKind, dropReasonForPath } from './policy.js';
 import type { LayerCompression, ResolvedLayer } from './resolve.js';
 import type { ImageSource } from './source.js';
-import { splitPath, VirtualFs, type FileNode, type Inode } from './vfs.js';
+import { splitPath, VirtualFs, type ContentRef, type FileNode, type Inode } from './vfs.js';
 
 export interface FlattenLimits {
   /** Tar entries across all layers. */
@@ -71,10 +71,79 @@ export interface FlattenProgress {
 export interface FlattenOptions {
   workDir: string;
   limits?: Partial<FlattenLimits>;
+  /**
+   * Bytes of small files' contents kept in memory as well as in the pack files, so assembling the Box does not
+   * read them back one by one (default DEFAULT_MEMORY_BYTES). Beyond it they are only in the pack files.
+   */
+  memoryBytes?: number;
   onProgress?: (p: FlattenProgress) => void;
 }
 
 const MAX_NOTES = 500;
+export const DEFAULT_MEMORY_BYTES = 16 * 1024 * 1024;
+/** Files up to this size are gathered into slabs (one pack write per slab, kept in memory while the budget lasts). */
+const SMALL_FILE_BYTES = 256 * 1024;
+const SLAB_BYTES = 1024 * 1024;
+/** Bigger reads and inflate outputs than Node's 64 KiB / 16 KiB defaults: fewer hops through the stream chain. */
+const INFLATE_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Appends a layer's kept file bytes to its scratch pack file. Small files are copied into 1 MiB slabs, written
+ * with one call each (not one per file) and, while `budget.left` allows, the slab stays in memory and the files'
+ * ContentRefs point into it; big files stream straight to the pack.
+ */
+class PackWriter {
+  /** Logical end of the pack: where the next file starts. */
+  offset = 0;
+  private slab: Buffer | undefined;
+  private slabUsed = 0;
+  private slabRetained = false;
+  constructor(
+    readonly path: string,
+    private readonly stream: WriteStream,
+    private readonly budget: { left: number },
+  ) {}
+
+  /** Room for a small file's bytes; the caller fills `target`. Returns false in `ok` when the pack wants a drain. */
+  reserve(size: number): { ref: ContentRef; target: Buffer; ok: boolean } {
+    let ok = true;
+    if (!this.slab || this.slabUsed + size > this.slab.length) {
+      ok = this.flush();
+      this.slabRetained = this.budget.left >= SLAB_BYTES;
+      if (this.slabRetained) this.budget.left -= SLAB_BYTES;
+      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    const target = this.slab.subarray(this.slabUsed, this.slabUsed + size);
+    this.slabUsed += size;
+    const ref: ContentRef = { file: this.path, offset: this.offset, size };
+    if (this.slabRetained) ref.bytes = target;
+    this.offset += size;
+    return { ref, target, ok };
+  }
+
+  /** Starts a big file (written with `write`) at the current end. */
+  begin(size: number): { ref: ContentRef; ok: boolean } {
+    const ok = this.flush();
+    const ref: ContentRef = { file: this.path, offset: this.offset, size };
+    this.offset += size;
+    return { ref, ok };
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.stream.write(chunk);
+  }
+
+  /** Writes the current slab; false when the stream wants a drain. */
+  flush(): boolean {
+    const slab = this.slab;
+    if (!slab || this.slabUsed === 0) return true;
+    this.slab = undefined;
+    const used = this.slabUsed;
+    this.slabUsed = 0;
+    return this.stream.write(used === slab.length ? slab : slab.subarray(0, used));
+  }
+}
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 
@@ -145,6 +214,7 @@ export async function flattenLayers(source: ImageSource, layers: readonly Resolv
   };
   const stats: LayerStats[] = [];
   const totals = { entries: 0, tarBytes: 0, inodes: 0 };
+  const memory = { left: opts.memoryBytes ?? DEFAULT_MEMORY_BYTES };
   const scratch = join(opts.workDir, 'flatten');
   await mkdir(scratch, { recursive: true });
 
@@ -165,6 +235,7 @@ export async function flattenLayers(source: ImageSource, layers: readonly Resolv
       note,
       stat,
       totals,
+      memory,
       packPath: join(scratch, `layer-${index}.pack`),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
@@ -182,6 +253,7 @@ interface LayerContext {
   note: (n: FlattenNote) => void;
   stat: LayerStats;
   totals: { entries: number; tarBytes: number; inodes: number };
+  memory: { left: number };
   packPath: string;
   onProgress?: (p: FlattenProgress) => void;
 }
@@ -190,8 +262,8 @@ async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: numb
   const { fs, limits, note, stat, totals } = ctx;
   const digest = layer.descriptor.digest;
   const blob = await source.openBlob(digest);
-  const pack: WriteStream = createWriteStream(ctx.packPath);
-  let packOffset = 0;
+  const packStream: WriteStream = createWriteStream(ctx.packPath);
+  const pack = new PackWriter(ctx.packPath, packStream, ctx.memory);
   let failure: Error | undefined;
   let failWake: (() => void) | undefined;
   const fail = (err: Error): void => {
@@ -199,7 +271,7 @@ async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: numb
     failWake?.();
   };
   let invalidEntries = 0;
-  pack.on('error', (err) => fail(err));
+  packStream.on('error', (err) => fail(err));
 
   const parser = new Parser({
     strict: false,
@@ -307,32 +379,50 @@ async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: numb
     const head: Buffer[] = [];
     let headBytes = 0;
     let decided = false;
-    let keep = false;
-    const write = (chunk: Buffer): void => {
-      if (failure || pack.destroyed) return;
-      packOffset += chunk.length;
+    /** Where the kept bytes go: a slab slice (small files) or the pack stream (big ones); undefined: dropped. */
+    let target: Buffer | undefined;
+    let filled = 0;
+    let streaming = false;
+    const waitDrain = (): void => {
+      entry.pause();
+      packStream.once('drain', () => entry.resume());
+    };
+    const put = (chunk: Buffer): void => {
+      if (failure || packStream.destroyed) return;
       stat.keptBytes += chunk.length;
-      if (!pack.write(chunk)) {
-        entry.pause();
-        pack.once('drain', () => entry.resume());
-      }
+      if (target) {
+        // A tar entry never yields more than its header's size; the bound is belt and braces.
+        filled += chunk.copy(target, filled);
+      } else if (!pack.write(chunk)) waitDrain();
     };
     const decide = (): void => {
       decided = true;
-      const buf = Buffer.concat(head, headBytes);
+      const buf = head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head, headBytes);
+      head.length = 0;
       inode.kind = classifyBytes(buf.subarray(0, SNIFF_BYTES));
       const dropped = pathDrop ?? dropReasonForKind(inode.kind);
-      if (dropped) inode.dropped = dropped;
-      else {
-        keep = true;
-        inode.content = { file: ctx.packPath, offset: packOffset, size };
-        if (buf.length > 0) write(buf);
+      if (dropped) {
+        inode.dropped = dropped;
+        return;
       }
-      head.length = 0;
+      let ok: boolean;
+      if (size <= SMALL_FILE_BYTES) {
+        const room = pack.reserve(size);
+        inode.content = room.ref;
+        target = room.target;
+        ok = room.ok;
+      } else {
+        const started = pack.begin(size);
+        inode.content = started.ref;
+        ok = started.ok;
+      }
+      streaming = true;
+      if (!ok) waitDrain();
+      if (buf.length > 0) put(buf);
     };
     entry.on('data', (chunk: Buffer) => {
       if (decided) {
-        if (keep) write(chunk);
+        if (streaming) put(chunk);
         return;
       }
       head.push(chunk);
@@ -357,7 +447,7 @@ async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: numb
       return undefined;
     });
     let decompressor: Transform | undefined;
-    if (compression === 'gzip') decompressor = zlib.createGunzip();
+    if (compression === 'gzip') decompressor = zlib.createGunzip({ chunkSize: INFLATE_CHUNK_BYTES });
     else if (compression === 'zstd') {
       const factory = zstdDecompressor();
       if (!factory) {
@@ -412,10 +502,12 @@ async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: numb
     if (stat.entries === 0 && invalidEntries > 0) {
       throw new ConvertError('LAYER_CORRUPT', `layer ${digest} is not a tar archive`);
     }
-    pack.end();
-    await once(pack, 'close');
+    pack.flush();
+    packStream.end();
+    await once(packStream, 'close');
+    if (failure) throw failure;
   } catch (err) {
-    pack.destroy();
+    packStream.destroy();
     blob.destroy();
     parser.removeAllListeners('entry');
     if (err instanceof ConvertError) throw err;

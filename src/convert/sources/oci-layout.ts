@@ -79,7 +79,8 @@ export class OciLayoutSource implements ImageSource {
 
   async openBlob(digest: string): Promise<Readable> {
     const path = this.blobPath(digest);
-    const file = createReadStream(path);
+    // 1 MiB reads: a layer is read start to end, and every chunk costs a trip through the stream chain.
+    const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
     await new Promise<void>((resolve, reject) => {
       file.once('open', () => resolve());
       file.once('error', (err) => reject(new ConvertError('BLOB_UNKNOWN', `blob ${digest} is not in ${this.dir}`, { cause: err })));
