@@ -101,6 +101,9 @@ export class ConversionService {
 
   /** The final record, or undefined when the conversion is still going after `ms`. */
   async wait(ref: RepoRef, image: ManifestBlob, ms: number): Promise<ConversionRecord | undefined> {
+    const known = this.get(image.digest);
+    // The hot path: a finished conversion needs no timer.
+    if (known && (known.state === 'done' || known.state === 'unconvertible')) return known;
     const p = this.ensure(ref, image);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => {
