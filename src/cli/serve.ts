@@ -103,6 +103,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await conversions?.close();
       await Promise.all(clients.map((c) => c.close()));
     },
   };

@@ -13,7 +13,7 @@ export interface WorkerLimits {
 }
 
 /** Runs one conversion in a fresh worker; a crash, an OOM or a timeout becomes an 'error' result. */
-export function runConversionWorker(req: WorkerRequest, limits: WorkerLimits): Promise<WorkerResult> {
+export function runConversionWorker(req: WorkerRequest, limits: WorkerLimits, signal?: AbortSignal): Promise<WorkerResult> {
   return new Promise((resolve) => {
     const options = { workerData: req, resourceLimits: { maxOldGenerationSizeMb: limits.maxHeapMb } };
     // Node 20 workers do not inherit --import loaders: register tsx inside the worker first.
@@ -32,6 +32,7 @@ export function runConversionWorker(req: WorkerRequest, limits: WorkerLimits): P
       void worker.terminate();
     };
     const timer = setTimeout(() => settle({ kind: 'error', message: `conversion timed out after ${limits.timeoutMs} ms` }), limits.timeoutMs);
+    signal?.addEventListener('abort', () => settle({ kind: 'error', message: 'conversion stopped: the server is shutting down' }), { once: true });
     worker.once('message', (msg: WorkerResult) => settle(msg));
     worker.once('error', (err) => settle({ kind: 'error', message: `conversion worker crashed: ${err.message}` }));
     worker.once('exit', (code) => settle({ kind: 'error', message: `conversion worker exited with code ${code}` }));

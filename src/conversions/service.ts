@@ -48,6 +48,7 @@ export class ConversionService {
   private readonly byBox = new Map<string, ConversionRecord>();
   private readonly included: (s: string) => boolean;
   private readonly excluded: (s: string) => boolean;
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly core: PullThroughRegistry,
@@ -83,6 +84,12 @@ export class ConversionService {
     const name = `${ref.entry.upstream.name}/${ref.repo}`;
     if (!this.included(name) || this.excluded(name)) return `${name} is not selected for conversion by conversion.include/exclude`;
     return undefined;
+  }
+
+  /** Stops running conversions and waits for them to wind down; nothing is written afterwards. */
+  async close(): Promise<void> {
+    this.stopping.abort();
+    await Promise.allSettled([...this.running.values()]);
   }
 
   /** Starts (or joins) the conversion of an image manifest; resolves with its final record. */
@@ -131,8 +138,10 @@ export class ConversionService {
     };
     const refused = this.allowed(ref) ?? (isIndexType(image.mediaType) ? 'an index is not an image: pick a platform first' : undefined);
     if (refused) return this.finish(rec, { state: 'unconvertible', reason: refused }, now);
+    if (this.stopping.signal.aborted) return rec;
     await this.records.put(rec);
     return this.pool.run(async () => {
+      if (this.stopping.signal.aborted) return rec;
       await this.records.put({ ...rec, state: 'running', updatedAt: Date.now() });
       try {
         return await this.convert(ref, image, rec);
@@ -169,6 +178,7 @@ export class ConversionService {
           ...(this.opts.limits ? { limits: this.opts.limits } : {}),
         },
         { timeoutMs: this.opts.timeoutMs, maxHeapMb: this.opts.maxHeapMb },
+        this.stopping.signal,
       );
       if (result.kind === 'error') return this.finish(rec, { state: 'failed', reason: result.message }, started);
       if (result.kind === 'unconvertible') return this.finish(rec, { state: 'unconvertible', reason: result.reason, report: result.report }, started);
@@ -222,11 +232,14 @@ export class ConversionService {
 
   private async finish(rec: ConversionRecord, outcome: Partial<ConversionRecord>, started: number): Promise<ConversionRecord> {
     const final: ConversionRecord = { ...rec, ...outcome, updatedAt: Date.now() };
+    // After shutdown began, an interrupted conversion is not an outcome worth remembering.
+    if (this.stopping.signal.aborted) return final;
+    // Linked before the record is visible: whoever reads "done" (status API) can fetch the Box by digest at once.
+    if (final.state === 'done') await this.linkInto(this.core.router.resolve(rec.repository, rec.upstream), final);
     await this.records.put(final);
     if (final.box) this.byBox.set(final.box.descriptor.digest, final);
     conversions.inc({ state: final.state, strategy: final.box?.strategy ?? 'none' });
     conversionSeconds.observe((Date.now() - started) / 1000);
-    if (final.state === 'done') await this.linkInto(this.core.router.resolve(rec.repository, rec.upstream), final);
     this.logger.info({ source: rec.sourceDigest, state: final.state, box: final.box?.descriptor.digest, reason: final.reason }, 'conversion finished');
     return final;
   }

@@ -105,7 +105,15 @@ export class ProxyBlobs {
     if (res.status !== 200) throw upstreamStatusError(res, up.name, `blob ${digest}`, this.unknown(ref, digest));
     const len = headerValue(res, 'content-length');
     const writer = this.store.createWriter(digest);
-    const fh = await open(writer.tmpPath, 'w+');
+    // The body may fail while the temp file opens; the pipeline below picks the error up from the stream.
+    res.body.on('error', () => undefined);
+    let fh;
+    try {
+      fh = await open(writer.tmpPath, 'w+');
+    } catch (err) {
+      res.body.destroy();
+      throw err;
+    }
     const blob = new InflightBlob(writer.tmpPath, len === undefined ? undefined : Number(len));
     this.store.pin(digest);
     pipeline(res.body, writer.verifier, blob.sink(fh))

@@ -61,10 +61,10 @@ export class ProxyManifests {
   /** A manifest by digest in this repository, without negotiation. */
   async byDigest(ref: RepoRef, digest: string): Promise<ManifestBlob> {
     const up = ref.entry.upstream.name;
-    const hot = this.memory.get(digest);
-    const mediaType = hot?.mediaType ?? (await this.records.getManifestLink(up, ref.repo, digest));
+    // Content is shared, but a repository serves only what it is known to hold.
+    const mediaType = await this.records.getManifestLink(up, ref.repo, digest);
     if (mediaType !== undefined) {
-      const cached = hot ?? (await this.load(digest, mediaType));
+      const cached = this.memory.get(digest) ?? (await this.load(digest, mediaType));
       if (cached) {
         cacheLookups.inc({ kind: 'manifest', result: 'hit' });
         return cached;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Ensures the Debian packages the integration tests and the benchmark drive are installed.
+# Idempotent and fast when everything is present: one dpkg-query, no apt unless something is missing.
+# It starts no services: each test starts what it needs on free loopback ports and stops it.
+set -euo pipefail
+
+packages=(docker-registry skopeo containerd apache2-utils wrk clang lld wasi-libc libclang-rt-14-dev-wasm32 openssl)
+# Binaries the tests exec, checked too: a package can be "installed" while its binary was removed.
+binaries=(docker-registry skopeo containerd ctr htpasswd wrk clang wasm-ld openssl)
+
+missing=()
+missing_bin=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+for bin in "${binaries[@]}"; do
+  command -v "$bin" >/dev/null 2>&1 || missing_bin+=("$bin")
+done
+
+if [[ ${#missing[@]} -eq 0 && ${#missing_bin[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "deps.sh: missing packages: ${missing[*]:-none}; missing binaries: ${missing_bin[*]:-none}" >&2
+
+fail() {
+  if [[ -n "${CI:-}" ]]; then
+    echo "deps.sh: ERROR: $1 (CI is set, the integration tests cannot run without these)" >&2
+    exit 1
+  fi
+  echo "deps.sh: WARNING: $1; integration tests needing them will be skipped" >&2
+  exit 0
+}
+
+if [[ $(id -u) -ne 0 ]]; then
+  fail "cannot install packages: not root (install: apt-get install -y ${packages[*]})"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq || fail "apt-get update failed"
+if [[ ${#missing[@]} -gt 0 ]]; then
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || fail "apt-get install -y ${missing[*]} failed"
+fi
+# A package can be "installed" while its binary was deleted; reinstalling restores it.
+if [[ ${#missing_bin[@]} -gt 0 ]]; then
+  apt-get install -y -qq --reinstall --no-install-recommends "${packages[@]}" >&2 || fail "apt-get install --reinstall failed"
+fi
+for bin in "${binaries[@]}"; do
+  command -v "$bin" >/dev/null 2>&1 || fail "$bin still missing after installing ${packages[*]}"
+done
+echo "deps.sh: dependencies installed" >&2
