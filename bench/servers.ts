@@ -1,0 +1,99 @@
+// The processes a benchmark compares: Debian's docker-registry (as upstream
+// and in proxy mode, the reference) and boxproxy as its own child process, so
+// each has its own peak RSS. test/helpers/registry.ts starts docker-registry
+// for the tests with its access log on (the tests count requests from it);
+// here logging is off in every process so the reference is not slowed by it.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify as toYaml } from 'yaml';
+import { freePort, makeTempDir, removeTempDir, startProcess, waitUntil, type ManagedProcess } from '../test/helpers/proc.js';
+
+/** A registry process under measurement. */
+export interface BenchServer {
+  readonly label: string;
+  readonly url: string;
+  readonly pid: number;
+  /** Peak resident set size so far (VmHWM), in bytes. */
+  peakRss(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+// dist/bench/servers.js -> dist/src/cli/main.js
+const BOXPROXY_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+export async function peakRssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  if (!m) throw new Error(`no VmHWM for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+async function pollOk(url: string): Promise<boolean> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  await res.arrayBuffer();
+  return res.ok;
+}
+
+function managed(label: string, url: string, proc: ManagedProcess, dir: string): BenchServer {
+  const pid = proc.child.pid;
+  if (pid === undefined) throw new Error(`${label} has no pid`);
+  return {
+    label,
+    url,
+    pid,
+    peakRss: () => peakRssOf(pid),
+    async stop() {
+      await proc.stop();
+      await removeTempDir(dir);
+    },
+  };
+}
+
+/**
+ * docker-registry 2.8 with filesystem storage on a free loopback port; in
+ * proxy mode when `remoteUrl` is given. Access logs are off, as for boxproxy,
+ * so neither pays for logging under load.
+ */
+export async function startDockerRegistry(label: string, remoteUrl?: string): Promise<BenchServer> {
+  const dir = await makeTempDir('bench-registry');
+  const port = await freePort();
+  const config: Record<string, unknown> = {
+    version: 0.1,
+    log: { level: 'error', accesslog: { disabled: true } },
+    storage: { filesystem: { rootdirectory: join(dir, 'storage') }, cache: { blobdescriptor: 'inmemory' } },
+    http: { addr: `127.0.0.1:${port}`, secret: 'bench-only-secret' },
+  };
+  if (remoteUrl !== undefined) config.proxy = { remoteurl: remoteUrl };
+  const configFile = join(dir, 'config.yml');
+  await writeFile(configFile, toYaml(config));
+  const proc = await startProcess(label, 'docker-registry', ['serve', configFile], { logFile: join(dir, 'registry.log') });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(`${label} to answer /v2/`, () => pollOk(`${url}/v2/`), { proc });
+  return managed(label, url, proc, dir);
+}
+
+/**
+ * boxproxy (`node dist/src/cli/main.js serve`) with one upstream, which is also
+ * the default. `nodeArgs` go before the script (e.g. --cpu-prof for profiling).
+ */
+export async function startBoxproxy(label: string, upstreamUrl: string, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+  const dir = await makeTempDir('bench-boxproxy');
+  const port = await freePort();
+  const upstreamHost = new URL(upstreamUrl).host;
+  const config = {
+    listen: `127.0.0.1:${port}`,
+    storage: { path: join(dir, 'data') },
+    defaultUpstream: upstreamHost,
+    upstreams: [{ name: upstreamHost, url: upstreamUrl }],
+    log: { level: 'warn' },
+  };
+  const configFile = join(dir, 'boxproxy.yaml');
+  await writeFile(configFile, toYaml(config));
+  const proc = await startProcess(label, process.execPath, [...nodeArgs, BOXPROXY_MAIN, 'serve', '--config', configFile], {
+    logFile: join(dir, 'boxproxy.log'),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(`${label} to be ready`, () => pollOk(`${url}/readyz`), { proc });
+  return managed(label, url, proc, dir);
+}
