@@ -4,9 +4,11 @@ import { dirname, resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../ops/log.js';
 import { startProxy } from './serve.js';
+import { convertCommand } from './commands/convert.js';
 import { keyCommand } from './commands/key.js';
 import { keygenCommand } from './commands/keygen.js';
 import { resignCommand } from './commands/resign.js';
+import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
 
 // config/default.yaml relative to the package, wherever it is started from (src/ or dist/src/).
@@ -44,6 +46,8 @@ export function buildProgram(): Command {
     .description('pull-through OCI registry that turns container images into WebAssembly Boxes')
     .version('0.1.0');
   program.addCommand(serveCommand());
+  program.addCommand(convertCommand());
+  program.addCommand(runCommand());
   program.addCommand(keygenCommand());
   program.addCommand(keyCommand());
   program.addCommand(verifyCommand());

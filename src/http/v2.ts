@@ -38,10 +38,17 @@ export function parseV2Path(path: string): V2Route | undefined {
   }
   if (n < 3) return undefined;
   const name = parts.slice(0, -2).join('/');
+  // Clients may percent-encode the reference (`sha256%3A…`); names stay raw, where `%` is never valid.
+  let last: string;
+  try {
+    last = decodeURIComponent(at(1));
+  } catch {
+    last = at(1);
+  }
   if (at(2) === 'tags' && at(1) === 'list') return { id: 'tags', name };
-  if (at(2) === 'manifests') return { id: 'manifest', name, reference: at(1) };
-  if (at(2) === 'blobs') return { id: 'blob', name, digest: at(1) };
-  if (at(2) === 'referrers') return { id: 'referrers', name, digest: at(1) };
+  if (at(2) === 'manifests') return { id: 'manifest', name, reference: last };
+  if (at(2) === 'blobs') return { id: 'blob', name, digest: last };
+  if (at(2) === 'referrers') return { id: 'referrers', name, digest: last };
   return undefined;
 }
 

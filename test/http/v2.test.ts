@@ -23,6 +23,8 @@ test('paths are split from the end: names keep their slashes', () => {
   assert.deepEqual(parseV2Path('/v2/a/blobs/uploads/'), { id: 'upload', name: 'a' });
   assert.deepEqual(parseV2Path('/v2/a/blobs/uploads/123'), { id: 'upload-session', name: 'a' });
   assert.deepEqual(parseV2Path('/v2/manifests/manifests/x'), { id: 'manifest', name: 'manifests', reference: 'x' });
+  assert.deepEqual(parseV2Path('/v2/a/manifests/sha256%3Aab'), { id: 'manifest', name: 'a', reference: 'sha256:ab' });
+  assert.deepEqual(parseV2Path('/v2/a%2Fb/blobs/sha256%3Aab'), { id: 'blob', name: 'a%2Fb', digest: 'sha256:ab' });
   assert.equal(parseV2Path('/v2/a/x/y'), undefined);
   assert.equal(parseV2Path('/v3/a/manifests/x'), undefined);
 });

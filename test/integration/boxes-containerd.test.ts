@@ -4,12 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ImageManifest } from '../../src/oci/types.js';
+import { wasiAppImage } from '../fixtures/images.js';
 import { startContainerd, type TestContainerd } from '../helpers/containerd.js';
 import { hostPlatform } from '../helpers/images.js';
 import { freePort, removeTempDir, skipUnlessTools } from '../helpers/proc.js';
 import type { TestProxy } from '../helpers/proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { convertThrough, helloSpec, pushSpec, startBoxProxy, type ConversionStatus, type PushedImage } from './boxes-helpers.js';
+import { convertThrough, pushSpec, startBoxProxy, type ConversionStatus, type PushedImage } from './boxes-helpers.js';
 
 const REGISTRY_HOST = 'boxes.test:5000';
 
@@ -38,7 +39,7 @@ describe('containerd pulls Boxes by platform through a hosts.toml mirror', { ski
 
   before(async () => {
     [registry, containerd] = await Promise.all([startRegistry(), startContainerd()]);
-    hello = await pushSpec(registry, 'ctr/hello', '1', { ...(await helloSpec('ctr')), architecture: hostPlatform().architecture });
+    hello = await pushSpec(registry, 'ctr/hello', '1', { ...wasiAppImage(`hello from a Box (ctr)\n`), architecture: hostPlatform().architecture });
     proxy = await startBoxProxy({ registry, upstream: { name: REGISTRY_HOST } });
     converted = await convertThrough(proxy, `${REGISTRY_HOST}/ctr/hello:1`, hello.digest);
     assert.equal(converted.state, 'done', JSON.stringify(converted));

@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { DOCKER_LIST, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { wasiAppImage } from '../fixtures/images.js';
 import { assertOciError, rawRequest } from '../helpers/http.js';
 import { hostPlatform, skopeoCopyToDir } from '../helpers/images.js';
 import { removeTempDir, skipUnlessTools } from '../helpers/proc.js';
 import type { TestProxy } from '../helpers/proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { conversionStatus, helloSpec, pushSpec, startBoxProxy, waitForConversion, type PushedImage } from './boxes-helpers.js';
+import { conversionStatus, pushSpec, startBoxProxy, waitForConversion, type PushedImage } from './boxes-helpers.js';
 
 const INDEX_ACCEPT = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST].join(', ');
 
@@ -24,7 +25,7 @@ describe('failing conversions leave normal pulls alone', { skip: skipUnlessTools
 
   before(async () => {
     registry = await startRegistry();
-    hello = await pushSpec(registry, 'faults/hello', '1', { ...(await helloSpec('faults')), architecture: arch });
+    hello = await pushSpec(registry, 'faults/hello', '1', { ...wasiAppImage(`hello from a Box (faults)\n`), architecture: arch });
     hostile = await pushSpec(registry, 'faults/hostile', '1', {
       architecture: arch,
       layers: [{ raw: randomBytes(4096), mediaType: OCI_LAYER_GZIP }],

@@ -1,51 +1,19 @@
-// Shared by the Box and signing integration tests: source images (a WASI hello command and a native ELF
-// program) pushed to a real docker-registry, boxproxy with conversion settings, conversion status polling, and
+// Shared by the Box and signing integration tests: fixture images (test/fixtures/images.ts) pushed to a real
+// docker-registry, boxproxy with conversion settings, conversion status polling, and
 // running a pulled Box with the Box runner.
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { startProxy } from '../../src/cli/serve.js';
 import { readBoxLayout, unpackBox } from '../../src/box/layout.js';
 import { planRun, runPlanIsolated, type IsolatedRunResult } from '../../src/box/runner.js';
-import { createLogger } from '../../src/ops/log.js';
 import type { Descriptor } from '../../src/oci/types.js';
-import { dir, elf, file, writeLayout, type ImageSpec } from '../convert/helpers.js';
+import { writeLayout, type ImageSpec } from '../convert/helpers.js';
 import { skopeo } from '../helpers/images.js';
-import { makeTempDir, removeTempDir, run, tail, waitUntil, type RunResult } from '../helpers/proc.js';
-import { upstreamOf, type TestProxy } from '../helpers/proxy.js';
+import { makeTempDir, run, tail, waitUntil, type RunResult } from '../helpers/proc.js';
+import { startTestProxy, upstreamOf, type TestProxy } from '../helpers/proxy.js';
 import type { TestRegistry } from '../helpers/registry.js';
 
-export const HELLO_WASM = fileURLToPath(new URL('../fixtures/wasm/hello.wasm', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The WASI hello program as a linux/amd64 image: Entrypoint is the module, /etc/greeting a file it prints. */
-export async function helloSpec(seed: string): Promise<ImageSpec> {
-  return {
-    layers: [
-      {
-        entries: [
-          dir('etc/'),
-          file('etc/greeting', `hello from a Box (${seed})\n`),
-          dir('app/'),
-          file('app/hello.wasm', await readFile(HELLO_WASM), 0o755),
-        ],
-      },
-    ],
-    config: { Entrypoint: ['/app/hello.wasm'], Env: ['PATH=/usr/bin:/bin', 'GREETING_NAME=boxproxy'], WorkingDir: '/' },
-  };
-}
-
-/** A native x86-64 ELF program: never a Box, the status says why. */
-export function nativeSpec(seed: string): ImageSpec {
-  return {
-    layers: [{ entries: [dir('bin/'), file('bin/app', elf({ interpreter: '/lib64/ld-linux-x86-64.so.2' }), 0o755), file('etc/seed', seed)] }],
-    config: { Entrypoint: ['/bin/app'] },
-  };
-}
 
 export interface PushedImage {
   /** Digest of the pushed (single-platform) image manifest: what is converted. */
@@ -67,52 +35,16 @@ export interface BoxProxyOptions {
   /** Overrides of the upstream entry (e.g. its name, for containerd's `?ns=`). */
   upstream?: Parameters<typeof upstreamOf>[1];
   conversion?: ConfigInput['conversion'];
-  signing?: ConfigInput['signing'];
   storagePath?: string;
 }
 
-/**
- * boxproxy with conversion settings, in this process (helpers/proxy.ts's startTestProxy takes no conversion
- * or signing settings); same shape as its TestProxy.
- */
-export async function startBoxProxy(opts: BoxProxyOptions): Promise<TestProxy> {
-  const tmp = await makeTempDir('box-proxy');
-  const storagePath = opts.storagePath ?? join(tmp, 'storage');
-  const logFile = join(tmp, 'boxproxy.log');
-  const logStream = createWriteStream(logFile, { flags: 'a' });
-  logStream.on('error', () => undefined);
-  const config = parseConfig({
-    listen: '127.0.0.1:0',
-    storage: { path: storagePath },
+/** boxproxy in front of one registry with conversion on (two workers unless told otherwise). */
+export function startBoxProxy(opts: BoxProxyOptions): Promise<TestProxy> {
+  return startTestProxy({
     upstreams: [upstreamOf(opts.registry, opts.upstream)],
-    log: { level: 'debug' },
     conversion: { workers: 2, ...opts.conversion },
-    ...(opts.signing ? { signing: opts.signing } : {}),
+    ...(opts.storagePath ? { storagePath: opts.storagePath } : {}),
   });
-  const running = await startProxy(config, { logger: createLogger('debug', logStream) });
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    await running.close();
-  };
-  return {
-    url: running.url,
-    host: `127.0.0.1:${running.port}`,
-    port: running.port,
-    storagePath,
-    running,
-    log: () => readFile(logFile, 'utf8').catch(() => ''),
-    close,
-    async stop() {
-      await close();
-      if (!logStream.closed) {
-        logStream.end();
-        await once(logStream, 'close');
-      }
-      await removeTempDir(tmp);
-    },
-  };
 }
 
 /** What GET /boxproxy/v1/conversions/{digest} answers. */
@@ -174,6 +106,20 @@ export async function runBoxLayout(layout: string, opts: { reference?: string; a
 /** `boxproxy <args>` as a user runs it (through tsx from the sources), never throwing on a non-zero exit. */
 export async function boxproxyCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   return run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), ...args], {
+    allowFailure: true,
+    env: { ...process.env, ...env },
+    timeoutMs: 60_000,
+  });
+}
+
+/**
+ * `boxproxy run <args>` in a child process, through the run command's own factory (so this works whether or not
+ * the command is registered in src/cli/program.ts yet).
+ */
+export async function boxproxyRun(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  const entry = new URL('../../src/cli/commands/run.ts', import.meta.url).href;
+  const script = `import(${JSON.stringify(entry)}).then((m) => m.runCommand().parseAsync(process.argv.slice(1), { from: 'user' }))`;
+  return run(process.execPath, ['--import', 'tsx', '--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script, ...args], {
     allowFailure: true,
     env: { ...process.env, ...env },
     timeoutMs: 60_000,

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { sha256 } from '../../src/oci/digest.js';
 import { DOCKER_LIST, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import type { ImageIndex, ImageManifest } from '../../src/oci/types.js';
+import { expectedHelloOutput, nativeServerImage, wasiAppImage } from '../fixtures/images.js';
 import { assertOciError, rawRequest } from '../helpers/http.js';
 import { hostPlatform, skopeo, skopeoCopyToDir } from '../helpers/images.js';
 import { makeTempDir, removeTempDir, skipUnlessTools, waitUntil } from '../helpers/proc.js';
@@ -15,8 +16,6 @@ import { metricValue, type TestProxy } from '../helpers/proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import {
   conversionStatus,
-  helloSpec,
-  nativeSpec,
   pushSpec,
   runBoxLayout,
   startBoxProxy,
@@ -25,6 +24,7 @@ import {
   type PushedImage,
 } from './boxes-helpers.js';
 
+const GREETING = 'hello from a Box (boxes)\n';
 const INDEX_ACCEPT = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
 
 /** All finished conversions this process counted, whatever their state and strategy. */
@@ -45,8 +45,8 @@ describe('Boxes through boxproxy with skopeo and the Box runner', { skip: skipUn
   before(async () => {
     registry = await startRegistry();
     work = await makeTempDir('boxes-work');
-    hello = await pushSpec(registry, 'boxes/hello', '1', { ...(await helloSpec('boxes')), architecture: arch });
-    native = await pushSpec(registry, 'boxes/native', '1', { ...nativeSpec('boxes'), architecture: arch });
+    hello = await pushSpec(registry, 'boxes/hello', '1', { ...wasiAppImage(GREETING), architecture: arch });
+    native = await pushSpec(registry, 'boxes/native', '1', { ...nativeServerImage(), architecture: arch });
     proxy = await startBoxProxy({ registry });
   });
 
@@ -107,13 +107,19 @@ describe('Boxes through boxproxy with skopeo and the Box runner', { skip: skipUn
       `docker://${proxy.host}/boxes/hello:1`, `oci:${layout}:1`]);
     const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as ImageIndex;
     assert.equal(top.manifests[0]?.digest, converted.box, 'the layout holds the Box manifest, byte for byte');
+    // The image's Cmd reads a file relative to WorkingDir, an env var from the config, and exits 7.
     const ran = await runBoxLayout(layout, { cacheDir: join(work, 'cache') });
-    assert.equal(ran.exitCode, 0, ran.stderr);
-    assert.match(ran.stdout, /^argv\[0\]=\/app\/hello\.wasm$/m);
-    assert.match(ran.stdout, /^greeting: hello from a Box \(boxes\)$/m);
-    assert.match(ran.stdout, /^name: boxproxy$/m);
-    const failing = await runBoxLayout(layout, { cacheDir: join(work, 'cache'), args: ['exit:7'] });
-    assert.equal(failing.exitCode, 7, 'the module\'s exit status comes back');
+    assert.equal(ran.stdout, expectedHelloOutput({
+      args: ['/app/hello.wasm', 'cat:message.txt', 'env:GREETING_NAME', 'exit:7'],
+      cwd: '/work',
+      greeting: GREETING,
+      name: 'Box',
+      extra: ['message.txt: relative read works', 'GREETING_NAME=Box'],
+    }), ran.stderr);
+    assert.equal(ran.exitCode, 7, 'the module\'s exit status comes back');
+    const ok = await runBoxLayout(layout, { cacheDir: join(work, 'cache'), args: ['cat:/etc/greeting'] });
+    assert.equal(ok.exitCode, 0, ok.stderr);
+    assert.match(ok.stdout, /^\/etc\/greeting: hello from a Box \(boxes\)$/m);
   });
 
   test('plain skopeo copy of the same tag gets the linux image with the upstream digest', async () => {
@@ -175,7 +181,7 @@ describe('Boxes through boxproxy with skopeo and the Box runner', { skip: skipUn
     assert.equal(before.status, 200);
     const status = await waitForConversion(proxy, native.digest);
     assert.equal(status.state, 'unconvertible');
-    assert.match(status.reason ?? '', /\/bin\/app.*ELF/, status.reason);
+    assert.match(status.reason ?? '', /\/usr\/sbin\/nginx.*ELF/, status.reason);
     assert.ok(status.report, 'a conversion report is kept');
 
     const pulled = await skopeoCopyToDir(`${proxy.host}/boxes/native:1`, { all: false });

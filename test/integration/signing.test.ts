@@ -16,12 +16,13 @@ import { verifyBoxReference } from '../../src/cli/commands/verify.js';
 import { BUNDLE_V03_MEDIA_TYPE } from '../../src/sign/bundle.js';
 import { COSIGN_SIGNATURE_ANNOTATION, COSIGN_SIMPLESIGNING, parseCosignPayload } from '../../src/sign/cosign.js';
 import { generateKeyPair, parsePublicKeys, type VerificationKey } from '../../src/sign/keys.js';
+import { wasiAppImage } from '../fixtures/images.js';
 import { rawRequest } from '../helpers/http.js';
 import { hostPlatform } from '../helpers/images.js';
 import { makeTempDir, removeTempDir, run, skipUnlessTools } from '../helpers/proc.js';
 import type { TestProxy } from '../helpers/proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { boxproxyCli, convertThrough, helloSpec, pushSpec, startBoxProxy, type ConversionStatus, type PushedImage } from './boxes-helpers.js';
+import { boxproxyCli, convertThrough, pushSpec, startBoxProxy, type ConversionStatus, type PushedImage } from './boxes-helpers.js';
 
 /** @sigstore/verify configured for one public key, no transparency log, no timestamps (as test/sign/ does). */
 function sigstoreVerify(bundleBytes: Buffer, key: VerificationKey): void {
@@ -57,7 +58,7 @@ describe('Box signatures through boxproxy', { skip: skipUnlessTools('docker-regi
   before(async () => {
     registry = await startRegistry();
     work = await makeTempDir('signing-work');
-    hello = await pushSpec(registry, 'signing/hello', '1', { ...(await helloSpec('signing')), architecture: hostPlatform().architecture });
+    hello = await pushSpec(registry, 'signing/hello', '1', { ...wasiAppImage(`hello from a Box (signing)\n`), architecture: hostPlatform().architecture });
     proxy = await startBoxProxy({ registry });
     converted = await convertThrough(proxy, `${registry.host}/signing/hello:1`, hello.digest);
     assert.equal(converted.state, 'done', JSON.stringify(converted));
