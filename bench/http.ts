@@ -11,6 +11,7 @@ export interface SeededImage {
   manifestMediaType: string;
   layerDigest: string;
   layerSize: number;
+  configDigest: string;
 }
 
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
@@ -65,7 +66,7 @@ export async function seedImage(registry: string, name: string, tag: string, lay
   const res = await request(`${registry}/v2/${name}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'content-type': DOCKER_MANIFEST } });
   await res.body.dump();
   if (res.statusCode !== 201) throw new Error(`manifest push: ${res.statusCode}`);
-  return { name, tag, manifestDigest: sha256(manifest), manifestMediaType: DOCKER_MANIFEST, layerDigest, layerSize };
+  return { name, tag, manifestDigest: sha256(manifest), manifestMediaType: DOCKER_MANIFEST, layerDigest, layerSize, configDigest };
 }
 
 export interface TimedDownload {

@@ -16,6 +16,10 @@ export interface BenchServer {
   readonly pid: number;
   /** Peak resident set size so far (VmHWM), in bytes. */
   peakRss(): Promise<number>;
+  /** CPU time used so far (user + system, all threads), in seconds: robust to other load on the machine. */
+  cpuSeconds(): Promise<number>;
+  /** Resolves once background work (boxproxy's Box conversions) is finished; the seconds it took. */
+  settle(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -35,7 +39,37 @@ async function pollOk(url: string): Promise<boolean> {
   return res.ok;
 }
 
-function managed(label: string, url: string, proc: ManagedProcess, dir: string): BenchServer {
+interface ConversionList {
+  conversions: Array<{ state: string }>;
+}
+
+/** Polls boxproxy's status API until no conversion is pending or running (none when conversion is off). */
+async function conversionsSettled(url: string): Promise<number> {
+  const t0 = Date.now();
+  const deadline = t0 + 600_000;
+  for (;;) {
+    const res = await fetch(`${url}/boxproxy/v1/conversions`);
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      return 0;
+    }
+    const list = (await res.json()) as ConversionList;
+    if (!list.conversions.some((c) => c.state === 'pending' || c.state === 'running')) return (Date.now() - t0) / 1000;
+    if (Date.now() > deadline) throw new Error('boxproxy conversions still running after 600 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function managed(label: string, url: string, proc: ManagedProcess, dir: string, settle: () => Promise<number>): BenchServer {
   const pid = proc.child.pid;
   if (pid === undefined) throw new Error(`${label} has no pid`);
   return {
@@ -43,6 +77,8 @@ function managed(label: string, url: string, proc: ManagedProcess, dir: string):
     url,
     pid,
     peakRss: () => peakRssOf(pid),
+    cpuSeconds: () => cpuSecondsOf(pid),
+    settle,
     async stop() {
       await proc.stop();
       await removeTempDir(dir);
@@ -70,7 +106,7 @@ export async function startDockerRegistry(label: string, remoteUrl?: string): Pr
   const proc = await startProcess(label, 'docker-registry', ['serve', configFile], { logFile: join(dir, 'registry.log') });
   const url = `http://127.0.0.1:${port}`;
   await waitUntil(`${label} to answer /v2/`, () => pollOk(`${url}/v2/`), { proc });
-  return managed(label, url, proc, dir);
+  return managed(label, url, proc, dir, async () => 0);
 }
 
 /**
@@ -95,5 +131,5 @@ export async function startBoxproxy(label: string, upstreamUrl: string, nodeArgs
   });
   const url = `http://127.0.0.1:${port}`;
   await waitUntil(`${label} to be ready`, () => pollOk(`${url}/readyz`), { proc });
-  return managed(label, url, proc, dir);
+  return managed(label, url, proc, dir, () => conversionsSettled(url));
 }
