@@ -46,6 +46,7 @@ export class ConversionService {
   private readonly pool: TaskPool;
   private readonly running = new Map<string, Promise<ConversionRecord>>();
   private readonly byBox = new Map<string, ConversionRecord>();
+  private readonly startedAt = new Map<string, number>();
   private readonly included: (s: string) => boolean;
   private readonly excluded: (s: string) => boolean;
   private readonly stopping = new AbortController();
@@ -101,17 +102,30 @@ export class ConversionService {
     }
     const running = this.running.get(image.digest);
     if (running) return running;
-    const p = this.start(ref, image).finally(() => this.running.delete(image.digest));
+    const p = this.start(ref, image).finally(() => {
+      this.running.delete(image.digest);
+      this.startedAt.delete(image.digest);
+    });
     this.running.set(image.digest, p);
+    this.startedAt.set(image.digest, Date.now());
     return p;
   }
 
-  /** The final record, or undefined when the conversion is still going after `ms`. */
-  async wait(ref: RepoRef, image: ManifestBlob, ms: number): Promise<ConversionRecord | undefined> {
+  /**
+   * The final record, or undefined when the conversion is still going after
+   * `ms`. With `sinceStart`, the budget counts from the conversion's start,
+   * not the caller's arrival: once a conversion has run longer than `ms`,
+   * further callers do not wait at all (a tag under load is not slowed by
+   * a long conversion).
+   */
+  async wait(ref: RepoRef, image: ManifestBlob, ms: number, sinceStart = false): Promise<ConversionRecord | undefined> {
     const known = this.get(image.digest);
     // The hot path: a finished conversion needs no timer.
     if (known && (known.state === 'done' || known.state === 'unconvertible')) return known;
     const p = this.ensure(ref, image);
+    const started = this.startedAt.get(image.digest);
+    if (sinceStart && started !== undefined) ms = Math.max(0, started + ms - Date.now());
+    if (ms === 0) return Promise.race([p, Promise.resolve(undefined)]);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), ms);

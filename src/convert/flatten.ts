@@ -282,6 +282,8 @@ async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: numb
       if (code === 'TAR_ENTRY_INVALID') {
         invalidEntries++;
         if (invalidEntries <= 5) note({ layer: index, reason: `invalid tar header skipped: ${message}` });
+        // Garbage from the start: say so now rather than after parsing the whole layer.
+        if (invalidEntries > 64 && stat.entries === 0) fail(new ConvertError('LAYER_CORRUPT', `layer ${digest} is not a tar archive`));
       } else if (code === 'TAR_BAD_ARCHIVE' && /truncated/i.test(message)) {
         fail(new ConvertError('LAYER_CORRUPT', `layer ${digest} is truncated (${message})`));
       } else if (code !== 'TAR_BAD_ARCHIVE') {

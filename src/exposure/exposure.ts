@@ -82,7 +82,7 @@ export class BoxExposure implements RegistryService<ExposedRef> {
     const image = await this.imageOf(ref, source);
     if (image) {
       if (this.opts.mode === 'augment' && (accepts(OCI_INDEX) || accepts(DOCKER_LIST))) {
-        const rec = await this.conversions.wait(ref, image, this.opts.waitMs);
+        const rec = await this.conversions.wait(ref, image, this.opts.waitMs, true);
         const index = rec ? await this.augment(ref, source, image, rec) : undefined;
         if (index && accepts(index.mediaType)) return index;
       } else {
