@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       sourceUncompressedBytes: sizes.sourceUncompressed,
       boxCompressedBytes: sizes.boxCompressed,
       boxUncompressedBytes: sizes.boxUncompressed,
-      boxToSourceCompressed: Number((sizes.boxCompressed / sizes.sourceCompressed).toFixed(3)),
+      boxToSourceCompressed: Number(((sizes.boxCompressed ?? 0) / sizes.sourceCompressed).toFixed(3)),
       goalRatio: 0.25,
     },
     conversion: { medianMs: Math.round(median(convertMs)), runsMs: convertMs.map(Math.round), stages: report.timings },

@@ -9,6 +9,7 @@ import { keyCommand } from './commands/key.js';
 import { keygenCommand } from './commands/keygen.js';
 import { resignCommand } from './commands/resign.js';
 import { runCommand } from './commands/run.js';
+import { runtimesCommand } from './commands/runtimes.js';
 import { verifyCommand } from './commands/verify.js';
 
 // config/default.yaml relative to the package, wherever it is started from (src/ or dist/src/).
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   program.addCommand(keyCommand());
   program.addCommand(verifyCommand());
   program.addCommand(resignCommand());
+  program.addCommand(runtimesCommand());
   return program;
 }
 

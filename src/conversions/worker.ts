@@ -2,7 +2,7 @@
 // CPU-heavy flatten never blocks or kills the thread serving pulls.
 import { parentPort, workerData } from 'node:worker_threads';
 import { convertImage } from '../convert/pipeline.js';
-import { NpmRuntimeCatalog } from '../convert/runtimes.js';
+import { OciRuntimeCatalog } from '../runtimes/catalog.js';
 import type { FlattenLimits } from '../convert/flatten.js';
 import { StoreImageSource } from './store-source.js';
 import type { WorkerRequest, WorkerResult } from './worker-protocol.js';
@@ -13,7 +13,7 @@ async function run(req: WorkerRequest): Promise<WorkerResult> {
   const limits: Partial<FlattenLimits> | undefined = req.limits;
   const result = await convertImage(source, manifest.digest, {
     workDir: req.workDir,
-    runtimes: new NpmRuntimeCatalog(),
+    runtimes: new OciRuntimeCatalog(),
     ...(limits ? { limits } : {}),
   });
   if (result.kind === 'unconvertible') return { kind: 'unconvertible', reason: result.reason, report: result.report };

@@ -11,9 +11,22 @@ export interface RubyRuntime {
   package?: string;
 }
 
+export interface PythonRuntime {
+  /** Full version of the CPython inside the module, e.g. "3.11.2". */
+  version: string;
+  /** python.wasm (a WASI preview1 command) on this machine. */
+  wasmPath: string;
+  /** The stdlib directory on this machine (lib/pythonX.Y, with lib-dynload/ holding sysconfigdata). */
+  stdlibDir: string;
+  /** e.g. "python@3.11.2 sha256:…" (the catalog artifact, recorded in the Box so a run is traceable). */
+  artifact?: string;
+}
+
 export interface RuntimeCatalog {
   /** The installed ruby.wasm nearest to `version` ("3.3.5", "3.1", or "" for the newest). */
   ruby(version: string): Promise<RubyRuntime | undefined>;
+  /** The CPython-for-WASI runtime nearest to `version` ("3.11.9", "3.12", or "" for the newest); see src/runtimes. */
+  python?(version: string): Promise<PythonRuntime | undefined>;
 }
 
 const RUBY_PACKAGE = /^(\d+)\.(\d+)-wasm-wasi$/;

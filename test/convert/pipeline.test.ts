@@ -167,7 +167,7 @@ describe('convertImage', () => {
     assert.equal(dropped['documentation'], 1);
     assert.ok(r.report.skipped.some((s) => s.path === 'dev/null' && /device node/.test(s.reason)));
     assert.deepEqual(Object.keys(r.report.timings), ['resolve', 'flatten', 'detect', 'plan', 'assemble']);
-    assert.deepEqual(r.report.strategies.map((s) => s.verdict), ['chosen', 'not tried', 'not tried', 'not tried']);
+    assert.deepEqual(r.report.strategies.map((s) => s.verdict), ['chosen', 'not tried', 'not tried', 'not tried', 'not tried']);
 
     // Determinism: the same source converted again (another work dir) gives the same bytes...
     const layoutDir = join(root, `p${n}`, 'layout');
@@ -269,13 +269,13 @@ describe('convertImage', () => {
     });
     assert.equal(r.kind, 'unconvertible');
     assert.equal(r.kind === 'unconvertible' && r.reason, '/usr/sbin/nginx is an x86-64 ELF executable (dynamically linked); no Wasm build of it is known');
-    assert.deepEqual(r.report.strategies.map((s) => s.verdict), ['declined', 'declined', 'declined', 'declined']);
+    assert.deepEqual(r.report.strategies.map((s) => s.verdict), ['declined', 'declined', 'declined', 'declined', 'declined']);
     assert.equal(r.report.unconvertible, r.kind === 'unconvertible' ? r.reason : '');
     const script = await convert({
-      config: { Cmd: ['/app/start.py'] },
-      layers: [{ entries: [file('app/start.py', '#!/usr/bin/env python3\n', 0o755)] }],
+      config: { Cmd: ['/app/start.pl'] },
+      layers: [{ entries: [file('app/start.pl', '#!/usr/bin/env perl\n', 0o755)] }],
     });
-    assert.equal(script.kind === 'unconvertible' && script.reason, '/app/start.py is a script for /usr/bin/env python3; no Wasm build of python3 is known');
+    assert.equal(script.kind === 'unconvertible' && script.reason, '/app/start.pl is a script for /usr/bin/env perl; no Wasm build of perl is known');
     const shell = await convert({ config: { Cmd: ['/bin/sh', '-c', 'nginx | tee log'] }, layers: [{ entries: [file('bin/sh', ELF_DYN, 0o755)] }] });
     assert.match(shell.kind === 'unconvertible' ? shell.reason : '', /shell script.*pipe/);
   });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConvertError } from '../../convert/errors.js';
 import { convertImage, writeBoxToOciLayout, type ProgressEvent } from '../../convert/pipeline.js';
-import { NpmRuntimeCatalog } from '../../convert/runtimes.js';
+import { OciRuntimeCatalog } from '../../runtimes/catalog.js';
 import { UpstreamError } from '../../upstream/types.js';
 import { ImageRefError, openImage } from './image-ref.js';
 
@@ -86,7 +86,7 @@ async function runConvert(
   try {
     const result = await convertImage(opened.source, opened.reference, {
       workDir,
-      runtimes: new NpmRuntimeCatalog(),
+      runtimes: new OciRuntimeCatalog(),
       ...(opts.platform.length > 0 ? { platforms: opts.platform } : {}),
       ...(progress ? { onProgress: (e: ProgressEvent) => progress.update(e) } : {}),
     });

@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process';
+import { access, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** manifest.json written by scripts/runtimes/<name>/build.sh (the fields boxproxy reads). */
+export interface RuntimeBuildManifest {
+  name: string;
+  version: string;
+  target: string;
+  wasi: string;
+  cacheKey: string;
+  sourceDateEpoch: number;
+  files: { interpreter: string; stdlib: string; prefix: string };
+  interpreter: { sha256: string; size: number };
+  inputs: {
+    script: { path: string; sha256: string };
+    sources: Array<{ package: string; version: string; files: Array<{ name: string; sha256: string }> }>;
+    toolchain: { clang: string; packages: Record<string, string> };
+    flags: Record<string, string[]>;
+  };
+}
+
+export interface BuiltRuntime {
+  /** The build's output directory (python.wasm, lib/, manifest.json). */
+  dir: string;
+  manifest: RuntimeBuildManifest;
+}
+
+export interface BuildOptions {
+  /** Default $BOXPROXY_RUNTIME_CACHE, else ~/.cache/boxproxy/runtimes. */
+  cacheDir?: string;
+  /** Rebuild even when the cache holds this build. */
+  force?: boolean;
+  /** The script's log lines (stderr); default: discarded. */
+  onLog?: (line: string) => void;
+}
+
+export const RUNTIME_NAMES = ['python'] as const;
+export type BuildableRuntime = (typeof RUNTIME_NAMES)[number];
+
+export function defaultRuntimeCacheDir(): string {
+  return process.env.BOXPROXY_RUNTIME_CACHE || join(homedir(), '.cache', 'boxproxy', 'runtimes');
+}
+
+/** scripts/runtimes/<name>/build.sh, found from this file upwards (works from src/ under tsx and from dist/). */
+export async function buildScriptPath(name: BuildableRuntime): Promise<string> {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'scripts', 'runtimes', name, 'build.sh');
+    try {
+      await access(candidate);
+      return candidate;
+    } catch {
+      const up = dirname(dir);
+      if (up === dir) throw new Error(`scripts/runtimes/${name}/build.sh not found above ${dirname(fileURLToPath(import.meta.url))}`);
+      dir = up;
+    }
+  }
+}
+
+/**
+ * Builds (or finds in the cache) a runtime by running its build script. The script keys its output by its own
+ * contents and its inputs' versions and serializes concurrent builds, so calling this from every test file
+ * costs one build per cache.
+ */
+export async function buildRuntime(name: BuildableRuntime, opts: BuildOptions = {}): Promise<BuiltRuntime> {
+  const script = await buildScriptPath(name);
+  const args = [script, '--cache-dir', opts.cacheDir ?? defaultRuntimeCacheDir()];
+  if (opts.force) args.push('--force');
+  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve, reject) => {
+    const child = spawn('bash', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let pending = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      // Keep only the tail for the error message: a full build logs megabytes.
+      err = (err + c).slice(-20_000);
+      if (!opts.onLog) return;
+      pending += c;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) opts.onLog(line);
+    });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ stdout: out, stderr: err, code: status }));
+  });
+  if (code !== 0) throw new Error(`${script} exited with ${code}:\n${stderr.split('\n').slice(-30).join('\n')}`);
+  const dir = stdout.trim().split('\n').pop() ?? '';
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as RuntimeBuildManifest;
+  return { dir, manifest };
+}
