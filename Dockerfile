@@ -12,15 +12,30 @@ COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
+# Wasm language runtimes for Boxes: CPython for WASI built from Debian's sources (scripts/runtimes/python),
+# and ruby.wasm from npm, stored as OCI artifacts in the runtime catalog the converter reads.
+FROM build AS runtimes
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates clang lld llvm wasi-libc libclang-rt-14-dev-wasm32 dpkg-dev python3.11 \
+ && rm -rf /var/lib/apt/lists/*
+COPY scripts ./scripts
+ENV BOXPROXY_RUNTIME_CACHE=/runtimes/cache \
+    BOXPROXY_RUNTIME_CATALOG=/runtimes/catalog
+RUN node dist/src/cli/main.js runtimes build python \
+ && node dist/src/cli/main.js runtimes import-ruby \
+ && rm -rf /runtimes/cache
+
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
-    BOXPROXY_CONFIG=/app/config/container.yaml
+    BOXPROXY_CONFIG=/app/config/container.yaml \
+    BOXPROXY_RUNTIME_CATALOG=/opt/boxproxy/runtimes
 WORKDIR /app
 # package.json is needed at run time: it marks dist/ as ES modules.
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY config ./config
+COPY --from=runtimes /runtimes/catalog /opt/boxproxy/runtimes
 # The code stays root-owned and read-only to the service; only /data is writable.
 RUN mkdir -p /data && chown node:node /data
 USER node
