@@ -161,7 +161,12 @@ test('the Dockerfile runs the container config as a non-root user with /data and
   assert.match(text, /^VOLUME \/data$/m);
   assert.match(text, /^EXPOSE 5000$/m);
   assert.match(text, /^HEALTHCHECK .*$/m);
-  assert.equal((text.match(/^FROM /gm) ?? []).length, 2, 'build and runtime stages');
+  assert.deepEqual(
+    [...text.matchAll(/^FROM \S+ AS (\S+)$/gm)].map((m) => m[1]),
+    ['build', 'runtimes', 'runtime'],
+    'build, Wasm runtimes and runtime stages',
+  );
+  assert.match(text, /^COPY --from=runtimes \/runtimes\/catalog \S+$/m, 'the runtime catalog is baked in');
 });
 
 test('every deploy/ file is covered by a check above', () => {
