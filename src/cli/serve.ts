@@ -66,6 +66,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
         include: conv.include,
         exclude: conv.exclude,
         maxImageBytes: conv.maxImageBytes,
+        runtimes: conv.runtimes,
       },
       logger,
     );

@@ -50,6 +50,7 @@ export function loadConfig(file: string, overrides: ConfigOverrides = {}): Confi
   else config.storage.path = resolve(config.storage.path);
   if (config.signing.keyPath !== undefined) config.signing.keyPath = resolve(base, config.signing.keyPath);
   config.signing.trustedPublicKeys = config.signing.trustedPublicKeys.map((p) => resolve(base, p));
+  if (config.conversion.runtimes.catalog !== undefined) config.conversion.runtimes.catalog = resolve(base, config.conversion.runtimes.catalog);
   for (const u of config.upstreams) {
     if (u.passwordFile !== undefined) {
       const path = resolve(base, u.passwordFile);

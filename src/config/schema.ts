@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { isRepositoryName } from '../oci/names.js';
 
 // Durations are written as numbers of seconds or strings like "30s", "5m", "1h".
 const duration = z
@@ -40,6 +41,24 @@ export const upstreamSchema = z
 
 const platform = z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/, 'expected os/arch[/variant], e.g. linux/amd64');
 
+/** Where conversions find language runtimes (src/runtimes): the local catalog, then a runtime registry. */
+export const runtimesSchema = z
+  .object({
+    /** Catalog directory (an OCI layout). Default: $BOXPROXY_RUNTIME_CATALOG, else ~/.cache/boxproxy/runtimes/catalog. */
+    catalog: z.string().min(1).optional(),
+    /** Repository holding runtime artifacts tagged <name>-<major.minor>, e.g. ghcr.io/boxproxy/runtimes. */
+    registry: z
+      .string()
+      .refine((r) => {
+        const slash = r.indexOf('/');
+        return slash > 0 && /^[a-zA-Z0-9.-]+(?::\d{1,5})?$/.test(r.slice(0, slash)) && isRepositoryName(r.slice(slash + 1));
+      }, 'expected host[:port]/repository, e.g. ghcr.io/boxproxy/runtimes')
+      .optional(),
+    /** Plain http to the runtime registry (loopback hosts always use http). */
+    insecure: z.boolean().default(false),
+  })
+  .strict();
+
 export const conversionSchema = z
   .object({
     enabled: z.boolean().default(true),
@@ -56,6 +75,7 @@ export const conversionSchema = z
     exclude: z.array(z.string().min(1)).default([]),
     maxImageBytes: size.default(2 * 1024 ** 3),
     platforms: z.array(platform).min(1).default(['linux/amd64', 'linux/arm64']),
+    runtimes: runtimesSchema.default(runtimesSchema.parse({})),
   })
   .strict();
 

@@ -31,6 +31,7 @@ export interface ConversionOptions {
   exclude: string[];
   maxImageBytes: number;
   limits?: WorkerRequest['limits'];
+  runtimes?: WorkerRequest['runtimes'];
 }
 
 const FINAL = new Set(['done', 'unconvertible', 'failed']);
@@ -190,6 +191,7 @@ export class ConversionService {
           sourceName: `${ref.entry.upstream.name}/${ref.repo}`,
           manifest: { digest: image.digest, mediaType: image.mediaType, bytes: new Uint8Array(image.bytes) },
           ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+          ...(this.opts.runtimes ? { runtimes: this.opts.runtimes } : {}),
         },
         { timeoutMs: this.opts.timeoutMs, maxHeapMb: this.opts.maxHeapMb },
         this.stopping.signal,

@@ -1,4 +1,5 @@
 import type { ConversionReport } from '../convert/report.js';
+import type { RuntimeSourceOptions } from '../runtimes/catalog.js';
 
 /** What the server hands a conversion worker (structured-clone safe). */
 export interface WorkerRequest {
@@ -7,6 +8,8 @@ export interface WorkerRequest {
   sourceName: string;
   manifest: { digest: string; mediaType: string; bytes: Uint8Array };
   limits?: { maxEntries?: number; maxBytes?: number; maxFileBytes?: number; maxRatio?: number };
+  /** Runtime catalog directory and registry (config conversion.runtimes); default catalog, no registry when absent. */
+  runtimes?: RuntimeSourceOptions;
 }
 
 export type WorkerResult =

@@ -13,7 +13,7 @@ async function run(req: WorkerRequest): Promise<WorkerResult> {
   const limits: Partial<FlattenLimits> | undefined = req.limits;
   const result = await convertImage(source, manifest.digest, {
     workDir: req.workDir,
-    runtimes: new OciRuntimeCatalog(),
+    runtimes: OciRuntimeCatalog.fromOptions(req.runtimes),
     ...(limits ? { limits } : {}),
   });
   if (result.kind === 'unconvertible') return { kind: 'unconvertible', reason: result.reason, report: result.report };

@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import { extract } from 'tar';
-import { DigestVerifier, hexOf, sha256 } from '../oci/digest.js';
+import { DigestVerifier, hexOf, isDigest, sha256 } from '../oci/digest.js';
 import { OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../oci/mediatypes.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 import { tarHeader, tarPadding, TAR_END, type TarEntrySpec } from '../convert/tar-writer.js';
@@ -17,6 +18,7 @@ import {
   type RubyRuntime,
   type RuntimeCatalog,
 } from '../convert/runtimes.js';
+import { pullRuntime, RuntimeNotInRegistryError, runtimeTag } from './pull.js';
 import { buildRuntime, defaultRuntimeCacheDir, type BuildOptions, type RuntimeBuildManifest } from './build.js';
 
 /** The catalog's artifacts: OCI 1.1 artifact manifests, one tar+gzip layer holding the runtime's files. */
@@ -55,6 +57,13 @@ export interface CatalogEntry {
   name: string;
   version: string;
   descriptor: Descriptor;
+}
+
+/** A manifest that passed RuntimeStore.parseArtifact. */
+export interface RuntimeArtifact {
+  name: string;
+  version: string;
+  manifest: ImageManifest;
 }
 
 export interface FoundRuntime {
@@ -128,7 +137,8 @@ async function readIndex(dir: string): Promise<ImageIndex> {
 
 /** Writes a file by rename so readers never see half of it. */
 async function writeAtomic(path: string, bytes: Buffer | string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  // Unique per call: conversion workers are threads of one process and may write the same file at once.
+  const tmp = `${path}.${randomUUID()}.tmp`;
   await writeFile(tmp, bytes);
   await rename(tmp, path);
 }
@@ -143,20 +153,13 @@ export class RuntimeStore {
 
   /** Adds a runtime artifact (replacing one with the same name and version); returns its manifest descriptor. */
   async add(input: PackageInput): Promise<Descriptor> {
-    const blobs = join(this.dir, 'blobs', 'sha256');
-    await mkdir(blobs, { recursive: true });
-    await writeAtomic(join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    const tmp = join(blobs, `.layer.${process.pid}.${Date.now()}.tmp`);
+    const blobs = await this.ensureLayout();
+    const tmp = join(blobs, `.layer.${randomUUID()}.tmp`);
     const layer = await writeTarGz(input.files, new Date(input.mtime * 1000), tmp);
     await rename(tmp, this.blobPath(layer.digest));
     const configBytes = Buffer.from(JSON.stringify(input.config));
     const configDigest = sha256(configBytes);
     await writeAtomic(this.blobPath(configDigest), configBytes);
-    const annotations: Record<string, string> = {
-      [ANNOTATION_RUNTIME_NAME]: input.name,
-      [ANNOTATION_RUNTIME_VERSION]: input.version,
-      ...(input.buildKey ? { [ANNOTATION_RUNTIME_BUILD_KEY]: input.buildKey } : {}),
-    };
     const manifest: ImageManifest = {
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
@@ -165,23 +168,95 @@ export class RuntimeStore {
       layers: [
         { mediaType: OCI_LAYER_GZIP, digest: layer.digest, size: layer.size, annotations: { [TITLE]: `${input.name}-${input.version}.tar.gz` } },
       ],
-      annotations,
+      annotations: {
+        [ANNOTATION_RUNTIME_NAME]: input.name,
+        [ANNOTATION_RUNTIME_VERSION]: input.version,
+        ...(input.buildKey ? { [ANNOTATION_RUNTIME_BUILD_KEY]: input.buildKey } : {}),
+      },
     };
-    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    return this.addManifest(Buffer.from(JSON.stringify(manifest)));
+  }
+
+  /**
+   * Parses an artifact manifest and checks it is a runtime artifact this catalog can hold (its type, its name and
+   * version annotations, tar+gzip layers); throws saying what is wrong. `source` names where the bytes came from.
+   */
+  parseArtifact(manifestBytes: Buffer, source: string): RuntimeArtifact {
+    let manifest: ImageManifest;
+    try {
+      manifest = JSON.parse(manifestBytes.toString('utf8')) as ImageManifest;
+    } catch {
+      throw new Error(`${source} is not a JSON manifest`);
+    }
+    if (manifest.mediaType !== OCI_MANIFEST || manifest.artifactType !== RUNTIME_ARTIFACT_TYPE) {
+      throw new Error(
+        `${source} is not a boxproxy runtime artifact (media type ${manifest.mediaType ?? 'none'}, artifact type ${manifest.artifactType ?? 'none'}; expected ${RUNTIME_ARTIFACT_TYPE})`,
+      );
+    }
+    const name = manifest.annotations?.[ANNOTATION_RUNTIME_NAME];
+    const version = manifest.annotations?.[ANNOTATION_RUNTIME_VERSION];
+    if (!name || !version) throw new Error(`${source}: runtime artifact without ${ANNOTATION_RUNTIME_NAME} and ${ANNOTATION_RUNTIME_VERSION} annotations`);
+    if (manifest.config?.mediaType !== RUNTIME_CONFIG_TYPE || !isDigest(manifest.config.digest)) throw new Error(`${source}: runtime artifact config is not a ${RUNTIME_CONFIG_TYPE} sha256 blob`);
+    if (!Array.isArray(manifest.layers) || manifest.layers.length === 0) throw new Error(`${source}: runtime artifact has no layers`);
+    for (const l of manifest.layers) {
+      if (l.mediaType !== OCI_LAYER_GZIP || !isDigest(l.digest)) throw new Error(`${source}: runtime layer ${l.digest} is not a tar+gzip sha256 blob`);
+    }
+    return { name, version, manifest };
+  }
+
+  /** Writes a blob, verified against its digest and size before it lands (a bad one leaves nothing behind). */
+  async putBlob(descriptor: Pick<Descriptor, 'digest' | 'size'>, body: Readable): Promise<void> {
+    const blobs = await this.ensureLayout();
+    const tmp = join(blobs, `.blob.${randomUUID()}.tmp`);
+    const verifier = new DigestVerifier(descriptor.digest);
+    try {
+      await pipeline(body, verifier, createWriteStream(tmp));
+      if (verifier.bytes !== descriptor.size) throw new Error(`blob ${descriptor.digest} is ${verifier.bytes} bytes, the manifest says ${descriptor.size}`);
+      await rename(tmp, this.blobPath(descriptor.digest));
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * Records a runtime artifact manifest whose config and layer blobs are already in the catalog, replacing the
+   * entry of the same name and version; returns its descriptor in index.json.
+   */
+  async addManifest(manifestBytes: Buffer): Promise<Descriptor> {
+    const digest = sha256(manifestBytes);
+    const { name, version, manifest } = this.parseArtifact(manifestBytes, `runtime artifact ${digest}`);
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      const present = await stat(this.blobPath(blob.digest)).then((s) => s.size === blob.size, () => false);
+      if (!present) throw new Error(`runtime catalog ${this.dir}: blob ${blob.digest} of ${name}-${version} is missing`);
+    }
     const descriptor: Descriptor = {
       mediaType: OCI_MANIFEST,
-      digest: sha256(manifestBytes),
+      digest,
       size: manifestBytes.length,
       artifactType: RUNTIME_ARTIFACT_TYPE,
-      annotations: { ...annotations, [REF_NAME]: `${input.name}-${input.version}` },
+      annotations: { ...manifest.annotations, [REF_NAME]: `${name}-${version}` },
     };
-    await writeAtomic(this.blobPath(descriptor.digest), manifestBytes);
+    await writeAtomic(this.blobPath(digest), manifestBytes);
     const index = await readIndex(this.dir);
     index.manifests = index.manifests.filter((d) => d.annotations?.[REF_NAME] !== descriptor.annotations?.[REF_NAME]);
     index.manifests.push(descriptor);
     index.manifests.sort((a, b) => (a.annotations?.[REF_NAME] ?? '').localeCompare(b.annotations?.[REF_NAME] ?? ''));
     await writeAtomic(join(this.dir, 'index.json'), JSON.stringify(index, null, 2) + '\n');
     return descriptor;
+  }
+
+  /** A blob's bytes, checked against its digest. */
+  async readBlob(digest: string): Promise<Buffer> {
+    const bytes = await readFile(this.blobPath(digest));
+    if (sha256(bytes) !== digest) throw new Error(`runtime catalog ${this.dir}: blob ${digest} is corrupt`);
+    return bytes;
+  }
+
+  private async ensureLayout(): Promise<string> {
+    const blobs = join(this.dir, 'blobs', 'sha256');
+    await mkdir(blobs, { recursive: true });
+    await writeAtomic(join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    return blobs;
   }
 
   /** Adds a runtime build's output directory (scripts/runtimes/<name>/build.sh). */
@@ -207,22 +282,34 @@ export class RuntimeStore {
     return out;
   }
 
-  /** The catalog's runtime `name` nearest to `version` by major.minor (then the newest patch), unpacked. */
-  async find(name: string, version: string): Promise<FoundRuntime | undefined> {
+  /** The entry `name` at exactly `version`, or, when `version` is a major.minor, its newest patch. */
+  async get(name: string, version: string): Promise<CatalogEntry | undefined> {
+    const entries = (await this.list()).filter((e) => e.name === name);
+    const exact = entries.find((e) => e.version === version);
+    if (exact || !/^\d+\.\d+$/.test(version)) return exact;
+    return entries.filter((e) => e.version.startsWith(version + '.')).sort((a, b) => comparePatch(b.version, a.version))[0];
+  }
+
+  /** The catalog's entry `name` nearest to `version` by major.minor (then the newest patch). */
+  async nearest(name: string, version: string): Promise<CatalogEntry | undefined> {
     const candidates = (await this.list()).filter((e) => e.name === name && parseRubyVersion(e.version));
     const pick = nearestVersion(
       candidates.map((e) => parseRubyVersion(e.version) as [number, number]),
       parseRubyVersion(version),
     );
     if (!pick) return undefined;
-    const sameMinor = candidates
+    return candidates
       .filter((e) => {
         const v = parseRubyVersion(e.version) as [number, number];
         return v[0] === pick[0] && v[1] === pick[1];
       })
-      .sort((a, b) => comparePatch(b.version, a.version));
-    const entry = sameMinor[0] as CatalogEntry;
-    return this.unpack(entry);
+      .sort((a, b) => comparePatch(b.version, a.version))[0];
+  }
+
+  /** The catalog's runtime `name` nearest to `version` by major.minor (then the newest patch), unpacked. */
+  async find(name: string, version: string): Promise<FoundRuntime | undefined> {
+    const entry = await this.nearest(name, version);
+    return entry ? this.unpack(entry) : undefined;
   }
 
   /** Unpacks an artifact once into <catalog>/unpacked/<manifest hex>, verifying every blob's digest. */
@@ -278,21 +365,74 @@ export async function findRuntime(name: string, version: string, catalogDir?: st
   return new RuntimeStore(catalogDir).find(name, version);
 }
 
+/** Where conversions find runtimes (config `conversion.runtimes`). */
+export interface RuntimeSourceOptions {
+  /** Catalog directory; default defaultCatalogDir(). */
+  catalog?: string;
+  /** Repository of runtime artifacts tagged `<name>-<major.minor>` (ghcr.io/boxproxy/runtimes), pulled on a miss. */
+  registry?: string;
+  /** Reach the registry over plain http (loopback hosts always are). */
+  insecure?: boolean;
+}
+
 /**
- * The RuntimeCatalog conversions use: runtimes from the OCI-layout catalog, with ruby.wasm from npm packages
- * behind the same interface (a catalog `ruby` artifact, when one was imported, wins).
+ * The RuntimeCatalog conversions use: runtimes from the OCI-layout catalog, pulled into it from a runtime
+ * registry when it lacks the wanted major.minor, with ruby.wasm from npm packages behind the same interface
+ * (a catalog `ruby` artifact, when one was imported or pulled, wins).
  */
 export class OciRuntimeCatalog implements RuntimeCatalog {
   readonly store: RuntimeStore;
   private readonly npm: RuntimeCatalog;
+  private readonly registry: string | undefined;
+  private readonly insecure: boolean;
+  /** One pull per tag per catalog object; false when the registry has no such tag. */
+  private readonly pulls = new Map<string, Promise<boolean>>();
 
-  constructor(opts: { dir?: string; npm?: RuntimeCatalog } = {}) {
+  constructor(opts: { dir?: string; npm?: RuntimeCatalog; registry?: string; insecure?: boolean } = {}) {
     this.store = new RuntimeStore(opts.dir);
     this.npm = opts.npm ?? new NpmRuntimeCatalog();
+    this.registry = opts.registry;
+    this.insecure = opts.insecure ?? false;
+  }
+
+  /** Options from config (`catalog` is the directory). */
+  static fromOptions(opts: RuntimeSourceOptions = {}): OciRuntimeCatalog {
+    return new OciRuntimeCatalog({
+      ...(opts.catalog !== undefined ? { dir: opts.catalog } : {}),
+      ...(opts.registry !== undefined ? { registry: opts.registry } : {}),
+      ...(opts.insecure !== undefined ? { insecure: opts.insecure } : {}),
+    });
+  }
+
+  /**
+   * The local entry of the wanted major.minor; else, with a registry, `<registry>:<name>-<major.minor>` pulled
+   * into the store; else the nearest local entry. Pull failures other than "no such tag" are thrown: a
+   * conversion fails (and is retried later) rather than settling for another version.
+   */
+  private async find(name: string, version: string): Promise<FoundRuntime | undefined> {
+    const want = parseRubyVersion(version);
+    const local = await this.store.nearest(name, version);
+    const exact = local !== undefined && want !== undefined && runtimeTag(name, local.version) === runtimeTag(name, version);
+    if (!exact && this.registry !== undefined && want !== undefined) {
+      const key = runtimeTag(name, version) as string;
+      let pull = this.pulls.get(key);
+      if (!pull) {
+        pull = pullRuntime(this.store, this.registry, name, version, { insecure: this.insecure }).then(
+          () => true,
+          (err: unknown) => {
+            if (err instanceof RuntimeNotInRegistryError) return false;
+            throw err;
+          },
+        );
+        this.pulls.set(key, pull);
+      }
+      if (await pull) return this.store.find(name, version);
+    }
+    return local ? this.store.unpack(local) : undefined;
   }
 
   async python(version: string): Promise<PythonRuntime | undefined> {
-    const found = await this.store.find('python', version);
+    const found = await this.find('python', version);
     if (!found) return undefined;
     const files = (found.config as Partial<RuntimeBuildManifest>).files;
     return {
@@ -304,7 +444,7 @@ export class OciRuntimeCatalog implements RuntimeCatalog {
   }
 
   async ruby(version: string): Promise<RubyRuntime | undefined> {
-    const found = await this.store.find('ruby', version);
+    const found = await this.find('ruby', version);
     if (found) {
       return { version: found.version, wasmPath: join(found.dir, 'ruby+stdlib.wasm'), package: `ruby@${found.version} ${found.digest}` };
     }

@@ -59,3 +59,17 @@ test('a missing passwordFile or broken YAML stops start-up with the reason', () 
   assert.throws(() => loadConfig(write('c3.yaml', 'upstreams: [')), /not valid YAML/);
   assert.throws(() => loadConfig(join(dir, 'absent.yaml')), /cannot read config/);
 });
+
+test('conversion.runtimes: catalog relative to the config file, registry as host/repository', () => {
+  const file = write('c4.yaml', 'upstreams:\n  - name: r\n    url: https://r\nconversion:\n  runtimes:\n    catalog: rt\n    registry: 127.0.0.1:5001/runtimes\n');
+  const c = loadConfig(file);
+  assert.deepEqual(c.conversion.runtimes, { catalog: join(dir, 'rt'), registry: '127.0.0.1:5001/runtimes', insecure: false });
+  assert.deepEqual(parseConfig({ upstreams: [{ name: 'r', url: 'http://r' }] }).conversion.runtimes, { insecure: false });
+  for (const [runtimes, re] of [
+    [{ registry: 'runtimes' }, /conversion\.runtimes\.registry: expected host\[:port\]\/repository/],
+    [{ registry: 'ghcr.io/Boxproxy/runtimes' }, /conversion\.runtimes\.registry/],
+    [{ registry: 'ghcr.io/boxproxy/runtimes', tls: false }, /conversion\.runtimes: .*tls/],
+  ] as Array<[unknown, RegExp]>) {
+    assert.throws(() => parseConfig({ upstreams: [{ name: 'r', url: 'http://r' }], conversion: { runtimes } }), re, JSON.stringify(runtimes));
+  }
+});

@@ -52,6 +52,16 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+interface ConvertOptions {
+  output: string;
+  tag?: string;
+  platform: string[];
+  insecure?: boolean;
+  runtimeRegistry?: string;
+  report?: string;
+  workDir?: string;
+}
+
 export function convertCommand(): Command {
   return new Command('convert')
     .description('convert a container image (registry reference or OCI layout directory) into a Wasm Box')
@@ -59,17 +69,18 @@ export function convertCommand(): Command {
     .requiredOption('-o, --output <dir>', 'OCI image layout directory to write the Box into')
     .option('-t, --tag <tag>', "tag of the Box in the output layout (default: the source's tag, else latest)")
     .option('--platform <os/arch>', 'platform preference for a multi-platform image (repeatable)', collect, [])
-    .option('--insecure', 'reach the registry over plain http')
+    .option('--insecure', 'reach the registry (and the runtime registry) over plain http')
+    .option('--runtime-registry <host/repo>', 'pull runtimes the catalog lacks from this repository (tags <name>-<major.minor>)')
     .option('--report <file>', 'also write the report JSON to this file')
     .addOption(new Option('--work-dir <dir>', 'scratch directory (default: a new one under the system temp dir)'))
-    .action(async (image: string, opts: { output: string; tag?: string; platform: string[]; insecure?: boolean; report?: string; workDir?: string }) => {
+    .action(async (image: string, opts: ConvertOptions) => {
       process.exitCode = await runConvert(image, opts);
     });
 }
 
 async function runConvert(
   image: string,
-  opts: { output: string; tag?: string; platform: string[]; insecure?: boolean; report?: string; workDir?: string },
+  opts: ConvertOptions,
 ): Promise<number> {
   let opened;
   try {
@@ -86,7 +97,7 @@ async function runConvert(
   try {
     const result = await convertImage(opened.source, opened.reference, {
       workDir,
-      runtimes: new OciRuntimeCatalog(),
+      runtimes: new OciRuntimeCatalog(opts.runtimeRegistry ? { registry: opts.runtimeRegistry, insecure: Boolean(opts.insecure) } : {}),
       ...(opts.platform.length > 0 ? { platforms: opts.platform } : {}),
       ...(progress ? { onProgress: (e: ProgressEvent) => progress.update(e) } : {}),
     });

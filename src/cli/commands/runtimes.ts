@@ -1,9 +1,11 @@
-// `boxproxy runtimes build python` / `boxproxy runtimes list`: builds Wasm language runtimes from Debian's source
-// packages (scripts/runtimes/<name>/build.sh, cached by input) and keeps them in the runtime catalog (an OCI layout).
+// `boxproxy runtimes build python` / `list` / `push`: builds Wasm language runtimes from Debian's source packages
+// (scripts/runtimes/<name>/build.sh, cached by input), keeps them in the runtime catalog (an OCI layout) and
+// publishes them to a runtime registry.
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { defaultRuntimeCacheDir, RUNTIME_NAMES, type BuildableRuntime } from '../../runtimes/build.js';
 import { defaultCatalogDir, ensureBuiltRuntime, importNpmRuby, RuntimeStore } from '../../runtimes/catalog.js';
+import { pushRuntime } from '../../runtimes/pull.js';
 
 export function runtimesCommand(): Command {
   const cmd = new Command('runtimes').description('build and list the Wasm language runtimes Boxes are made with');
@@ -48,6 +50,24 @@ export function runtimesCommand(): Command {
     .action(async (opts: { catalog?: string }) => {
       const store = new RuntimeStore(resolve(opts.catalog ?? defaultCatalogDir()));
       for (const e of await store.list()) process.stdout.write(`${e.name}\t${e.version}\t${e.descriptor.digest}\n`);
+    });
+  cmd
+    .command('push')
+    .description('publish a catalog runtime to a runtime registry as <registry>:<name>-<major.minor> (no credentials are sent)')
+    .argument('<name>', 'runtime name (python, ruby)')
+    .argument('<version>', 'version in the catalog (exact, or major.minor for its newest patch)')
+    .argument('<registry>', 'repository of runtime artifacts, e.g. 127.0.0.1:5001/runtimes')
+    .option('--catalog <dir>', 'runtime catalog OCI layout')
+    .option('--insecure', 'plain http (loopback registries always use it)')
+    .action(async (name: string, version: string, registry: string, opts: { catalog?: string; insecure?: boolean }) => {
+      const store = new RuntimeStore(resolve(opts.catalog ?? defaultCatalogDir()));
+      try {
+        const pushed = await pushRuntime(store, name, version, registry, { insecure: Boolean(opts.insecure) });
+        process.stdout.write(`${pushed.reference}\t${pushed.digest}\n`);
+      } catch (err) {
+        process.stderr.write(`boxproxy: ${(err as Error).message}\n`);
+        process.exitCode = 1;
+      }
     });
   return cmd;
 }
