@@ -25,11 +25,20 @@ export interface BenchSection {
   title: string;
   /** The reference implementation compared with, e.g. "docker-registry 2.8.2 (proxy mode)". */
   reference: string;
+  /**
+   * Column headings for the two measured sides when they are not "reference" and "boxproxy" (e.g. a floor and
+   * the conversion, or two kinds of request to the same boxproxy).
+   */
+  columns?: { reference: string; boxproxy: string };
   comparisons: Comparison[];
   /** Extra rows that are not a comparison (free-form table). */
   table?: { header: string[]; rows: string[][] };
+  /** More free-form tables, after `table`. */
+  tables?: Array<{ header: string[]; rows: string[][] }>;
   method: string[];
   notes?: string[];
+  /** The machine as this area started (its own load average); the run's when absent. */
+  machine?: MachineInfo;
 }
 
 export interface MachineInfo {
@@ -41,6 +50,8 @@ export interface MachineInfo {
   kernel: string;
   /** 1-minute load average when the run started: other work on the machine skews the numbers. */
   loadAverage: number;
+  /** 1-minute load average when the area finished, when known. */
+  loadAverageEnd?: number;
   tools: Record<string, string>;
 }
 
@@ -51,6 +62,10 @@ function versionOf(cmd: string, args: string[]): string {
   return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '';
 }
 
+export function loadAverageNow(): number {
+  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
+}
+
 export function machineInfo(): MachineInfo {
   return {
     date: new Date().toISOString(),
@@ -59,10 +74,11 @@ export function machineInfo(): MachineInfo {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     kernel: release(),
-    loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+    loadAverage: loadAverageNow(),
     tools: {
       'docker-registry': versionOf('docker-registry', ['--version']).replace(/^docker-registry /, ''),
       wrk: versionOf('wrk', ['-v']).replace(/ \[.*$/, ''),
+      skopeo: versionOf('skopeo', ['--version']).replace(/^skopeo version /, ''),
     },
   };
 }
@@ -82,20 +98,24 @@ export function ratio(c: Comparison): number {
   return c.reference === 0 ? (c.boxproxy === 0 ? 1 : Number.POSITIVE_INFINITY) : c.boxproxy / c.reference;
 }
 
-function renderSection(s: BenchSection, m: MachineInfo): string {
+function renderSection(s: BenchSection, run: MachineInfo): string {
+  const m = s.machine ?? run;
   const out: string[] = [];
   out.push(`## ${s.title}`, '');
-  out.push(`Measured ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}, load average ${m.loadAverage} at start; ${Object.entries(m.tools).map(([k, v]) => `${k}: ${v}`).join('; ')}.`, '');
-  out.push(`Reference: ${s.reference}. Ratio = boxproxy / reference.`, '');
-  out.push('| metric | unit | reference | boxproxy | ratio | better | goal |');
+  const load = m.loadAverageEnd === undefined ? `${m.loadAverage} at start` : `${m.loadAverage} at start, ${m.loadAverageEnd} at end`;
+  out.push(`Measured ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}, load average ${load}${Object.entries(m.tools).map(([k, v]) => `; ${k}: ${v}`).join('')}.`, '');
+  const cols = s.columns ?? { reference: 'reference', boxproxy: 'boxproxy' };
+  const ratioText = s.columns ? `Ratio = column "${cols.boxproxy}" / column "${cols.reference}"` : 'Ratio = boxproxy / reference';
+  out.push(`Reference: ${s.reference}. ${ratioText}.`, '');
+  out.push(`| metric | unit | ${cols.reference} | ${cols.boxproxy} | ratio | better | goal |`);
   out.push('|---|---|--:|--:|--:|---|---|');
   for (const c of s.comparisons) {
     const goal = c.goal === undefined ? '' : `${c.goal} ${c.met ? '(met)' : '(NOT met)'}`;
     out.push(`| ${c.metric} | ${c.unit} | ${fmt(c.reference)} | ${fmt(c.boxproxy)} | ${fmt(ratio(c))} | ${c.better} | ${goal} |`);
   }
-  if (s.table) {
-    out.push('', `| ${s.table.header.join(' | ')} |`, `|${s.table.header.map(() => '---').join('|')}|`);
-    for (const row of s.table.rows) out.push(`| ${row.join(' | ')} |`);
+  for (const table of [...(s.table ? [s.table] : []), ...(s.tables ?? [])]) {
+    out.push('', `| ${table.header.join(' | ')} |`, `|${table.header.map(() => '---').join('|')}|`);
+    for (const row of table.rows) out.push(`| ${row.join(' | ')} |`);
   }
   out.push('', '### Method', '');
   for (const line of s.method) out.push(`- ${line}`);

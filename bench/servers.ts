@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
+import type { ConfigInput } from '../src/config/schema.js';
 import { freePort, makeTempDir, removeTempDir, startProcess, waitUntil, type ManagedProcess } from '../test/helpers/proc.js';
 
 /** A registry process under measurement. */
@@ -111,9 +112,15 @@ export async function startDockerRegistry(label: string, remoteUrl?: string): Pr
 
 /**
  * boxproxy (`node dist/src/cli/main.js serve`) with one upstream, which is also
- * the default. `nodeArgs` go before the script (e.g. --cpu-prof for profiling).
+ * the default. `nodeArgs` go before the script (e.g. --cpu-prof for profiling);
+ * `conversion` is the config's conversion section (defaults when absent).
  */
-export async function startBoxproxy(label: string, upstreamUrl: string, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+export async function startBoxproxy(
+  label: string,
+  upstreamUrl: string,
+  nodeArgs: readonly string[] = [],
+  conversion?: ConfigInput['conversion'],
+): Promise<BenchServer> {
   const dir = await makeTempDir('bench-boxproxy');
   const port = await freePort();
   const upstreamHost = new URL(upstreamUrl).host;
@@ -123,7 +130,8 @@ export async function startBoxproxy(label: string, upstreamUrl: string, nodeArgs
     defaultUpstream: upstreamHost,
     upstreams: [{ name: upstreamHost, url: upstreamUrl }],
     log: { level: 'warn' },
-  };
+    ...(conversion ? { conversion } : {}),
+  } satisfies ConfigInput;
   const configFile = join(dir, 'boxproxy.yaml');
   await writeFile(configFile, toYaml(config));
   const proc = await startProcess(label, process.execPath, [...nodeArgs, BOXPROXY_MAIN, 'serve', '--config', configFile], {

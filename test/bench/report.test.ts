@@ -68,6 +68,28 @@ test('writeReport replaces the sections it was given and keeps the others', () =
   }
 });
 
+test('a section can name its columns, add tables and carry its own load average', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxproxy-report-'));
+  try {
+    const file = join(dir, 'BENCHMARKS.md');
+    const s: BenchSection = {
+      ...section('boxes', 90),
+      columns: { reference: 'plain tag', boxproxy: 'tag with Box' },
+      table: { header: ['a', 'b'], rows: [['1', '2']] },
+      tables: [{ header: ['c'], rows: [['3']] }],
+      machine: { ...MACHINE, loadAverage: 3.5, loadAverageEnd: 4.25, tools: {} },
+    };
+    writeReport(file, [s], MACHINE);
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /load average 3\.5 at start, 4\.25 at end\.\n/);
+    assert.match(text, /Ratio = column "tag with Box" \/ column "plain tag"\./);
+    assert.match(text, /\| metric \| unit \| plain tag \| tag with Box \| ratio \| better \| goal \|/);
+    assert.match(text, /\| a \| b \|\n\|---\|---\|\n\| 1 \| 2 \|\n\n\| c \|\n\|---\|\n\| 3 \|/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('fmt and ratio', () => {
   assert.equal(fmt(12345.6), '12,346');
   assert.equal(fmt(1.234), '1.23');
