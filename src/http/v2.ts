@@ -8,6 +8,7 @@ import type { Logger } from '../ops/log.js';
 import type { RegistryService } from '../registry/registry.js';
 import { sendError } from './errors.js';
 import { parseAccept, parseRange } from './negotiate.js';
+import { sendFile } from './send-file.js';
 
 /** A request path under /v2/ taken apart: which route, for which name, with which reference. */
 export type V2Route =
@@ -118,6 +119,18 @@ export function v2Handler<Ref>(registry: RegistryService<Ref>, logger: Logger) {
     } else {
       res.status(200);
       if (source.size !== undefined) res.setHeader('Content-Length', source.size);
+    }
+    const file = source.file?.();
+    if (file) {
+      try {
+        await sendFile(res, file.path, range?.start ?? 0, range?.end ?? (source.size as number) - 1);
+      } catch (err) {
+        if (!res.destroyed) res.destroy(err as Error);
+        logger.warn({ digest, err: (err as Error).message }, 'blob transfer aborted');
+      } finally {
+        file.release();
+      }
+      return;
     }
     const stream = source.open(range);
     try {

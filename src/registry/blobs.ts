@@ -22,6 +22,8 @@ export interface BlobSource {
   /** True when served from the local store (vs. streaming from an upstream fetch). */
   cached: boolean;
   open(range?: ByteRange): Readable;
+  /** For a cached blob: its file, pinned against eviction until `release`. */
+  file?(): { path: string; release(): void } | undefined;
 }
 
 /**
@@ -79,6 +81,11 @@ export class ProxyBlobs {
         const s = this.store.openRead(digest, range);
         if (!s) throw new OciError('BLOB_UNKNOWN', `blob ${digest} was evicted`, { digest });
         return s;
+      },
+      file: () => {
+        if (!this.store.has(digest)) return undefined;
+        this.store.pin(digest);
+        return { path: this.store.pathOf(digest), release: () => this.store.unpin(digest) };
       },
     };
   }

@@ -222,7 +222,7 @@ export function verifyCommand(): Command {
     .argument('<ref>', 'Box reference: [<registry>/]<name>:<tag> (an index is narrowed to its wasip1/wasm entry) or <registry>/<name>@sha256:<box>')
     .option('-k, --key <pem>', 'trusted public key: a PEM file or inline PEM (repeatable; default $BOXPROXY_KEY)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-c, --config <file>', "also trust the config's signing key and signing.trustedPublicKeys")
-    .option('--require <formats>', 'signature formats that must verify, e.g. cosign,bundle (default: any, and none invalid)')
+    .option('--require <formats>', 'signature formats that must verify, e.g. cosign,bundle (default: at least one, and none invalid)')
     .option('--insecure', 'plain HTTP to the registry (loopback registries always use plain HTTP)')
     .action(async (refArg: string, opts: { key: string[]; config?: string; require?: string; insecure?: boolean }) => {
       let keys: VerificationKey[];
