@@ -2,12 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Unpack, type ReadEntry } from 'tar';
 import { OciLayoutSource } from '../convert/sources/oci-layout.js';
 import { MAX_DOCUMENT_BYTES, readSmall, type ImageSource } from '../convert/source.js';
 import { hexOf } from '../oci/digest.js';
+import { containedSymlinkTarget } from '../oci/rootfs.js';
 import { DOCKER_LAYER_GZIP, IMAGE_MANIFEST_TYPES, isIndexType, OCI_LAYER_GZIP, OCI_LAYER_TAR } from '../oci/mediatypes.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
 import {
@@ -193,26 +194,6 @@ function relativeParts(path: string): string[] | undefined {
   return parts.includes('..') ? undefined : parts;
 }
 
-/**
- * A symlink target with chroot meaning: absolute targets and ".." past the root are rewritten relative to the
- * link's directory, so the link resolves inside the rootfs on the host too. Others keep their exact spelling.
- */
-export function containedSymlinkTarget(linkPath: string, target: string): string {
-  const linkDir = posix.dirname(posix.join('/', linkPath));
-  if (!target.startsWith('/')) {
-    let depth = linkDir === '/' ? 0 : linkDir.split('/').length - 1;
-    let escapes = false;
-    for (const part of target.split('/')) {
-      if (part === '..') depth--;
-      else if (part !== '' && part !== '.') depth++;
-      if (depth < 0) escapes = true;
-    }
-    if (!escapes) return target;
-  }
-  // posix.normalize/join clamp ".." at "/" for absolute paths: exactly chroot resolution.
-  const resolved = target.startsWith('/') ? posix.normalize(target) : posix.join(linkDir, target);
-  return posix.relative(linkDir, resolved) || '.';
-}
 
 /** Joins `parts` under `root` refusing to pass through a symlink (so deleting there cannot reach outside). */
 async function pathWithoutSymlinks(root: string, parts: readonly string[]): Promise<string | undefined> {

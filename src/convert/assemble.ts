@@ -1,6 +1,7 @@
 import { copyFile, mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hexOf, sha256 } from '../oci/digest.js';
+import { containedSymlinkTarget } from '../oci/rootfs.js';
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../oci/mediatypes.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, ManifestBlob } from '../oci/types.js';
 import { dropReasonForPath } from './policy.js';
@@ -8,7 +9,7 @@ import type { StrategyPlan } from './strategies/types.js';
 import { GzipLayerWriter, type WrittenLayer } from './layer-writer.js';
 import { TAR_END, tarHeader, type TarEntrySpec } from './tar-writer.js';
 import { CONVERTER_VERSION } from './version.js';
-import { clampPath, splitPath, type ContentRef, type VirtualFs } from './vfs.js';
+import { splitPath, type ContentRef, type VirtualFs } from './vfs.js';
 
 export interface BoxArtifact {
   manifest: ManifestBlob;
@@ -61,30 +62,6 @@ export function boxMtime(created: string | undefined): Date {
   return new Date(Number.isFinite(t) && t > 0 ? Math.floor(t / 1000) * 1000 : 0);
 }
 
-/**
- * A symlink target that resolves inside the root without the kernel's help: absolute targets and ".." that
- * climb past "/" are rewritten relative to the link's directory (chroot semantics), others are kept verbatim.
- */
-export function boxSymlinkTarget(linkPath: string, target: string): string {
-  const linkDir = (splitPath(linkPath) ?? []).slice(0, -1);
-  if (!target.startsWith('/')) {
-    // Lexically escaping relative targets are clamped; the rest keep their exact spelling.
-    let depth = linkDir.length;
-    let escapes = false;
-    for (const part of target.split('/')) {
-      if (part === '..') depth--;
-      else if (part !== '' && part !== '.') depth++;
-      if (depth < 0) escapes = true;
-    }
-    if (!escapes) return target;
-  }
-  const resolved = clampPath(target, linkDir);
-  let common = 0;
-  while (common < linkDir.length && common < resolved.length && linkDir[common] === resolved[common]) common++;
-  const up = linkDir.length - common;
-  const rel = [...Array<string>(up).fill('..'), ...resolved.slice(common)].join('/');
-  return rel === '' ? '.' : rel;
-}
 
 /** Open handles on the scratch pack files, one per file, shared by both layers. */
 class PackFiles {
@@ -210,7 +187,7 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
           drop(reason, 0);
           continue;
         }
-        const target = boxSymlinkTarget(path, node.target);
+        const target = containedSymlinkTarget(path, node.target);
         if (target !== node.target) symlinksRewritten++;
         yield { spec: { path: tarPath(path, false), type: 'SymbolicLink', mode: 0o777, linkpath: target, mtime } };
         continue;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { gzipSync, createGzip } from 'node:zlib';
-import { boxMtime, boxSymlinkTarget, GZIP_LEVEL } from '../../src/convert/assemble.js';
+import { boxMtime, GZIP_LEVEL } from '../../src/convert/assemble.js';
+import { containedSymlinkTarget as boxSymlinkTarget } from '../../src/oci/rootfs.js';
 
 describe('assemble helpers', () => {
   test('symlink targets stay inside the root', () => {
