@@ -1,7 +1,6 @@
 // Runtime registries against a real docker-registry on loopback: push a (fake, tiny) catalog entry, pull it into
 // an empty catalog, find it through OciRuntimeCatalog; corrupt, missing and foreign artifacts are refused.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +12,7 @@ import { OciRuntimeCatalog, RUNTIME_ARTIFACT_TYPE, RuntimeStore } from '../../sr
 import { pullRuntime, pushArtifact, pushRuntime, RuntimeNotInRegistryError } from '../../src/runtimes/pull.js';
 import { dir, elf, file, symlink } from '../convert/helpers.js';
 import { hostPlatform } from '../helpers/images.js';
-import { makeTempDir, removeTempDir, skipUnlessTools } from '../helpers/proc.js';
+import { makeTempDir, removeTempDir, skipUnlessTools, run, type RunResult } from '../helpers/proc.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { convertThrough, pushSpec, startBoxProxy } from '../integration/boxes-helpers.js';
 
@@ -69,16 +68,9 @@ async function blobNames(store: RuntimeStore): Promise<string[]> {
   return (await readdir(join(store.dir, 'blobs', 'sha256')).catch(() => [] as string[])).sort();
 }
 
-function boxproxy(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** `boxproxy <args>` from the sources, as a user runs it; a first CPython build may take minutes. */
+function boxproxy(args: string[]): Promise<RunResult> {
+  return run(process.execPath, ['--import', 'tsx', MAIN, ...args], { allowFailure: true, timeoutMs: 900_000 });
 }
 
 describe('runtime registry (docker-registry on loopback)', { skip }, () => {
