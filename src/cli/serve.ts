@@ -14,7 +14,7 @@ import { loadOrCreateKey } from '../sign/keys.js';
 import { BlobStore } from '../store/blobs.js';
 import { ConversionStore } from '../store/conversions.js';
 import { RecordStore } from '../store/records.js';
-import { UpstreamClient } from '../upstream/client.js';
+import { createUpstreamClients, type UpstreamClient } from '../upstream/index.js';
 
 export interface RunningProxy {
   url: string;
@@ -35,9 +35,9 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const store = new BlobStore(root, { maxBytes: config.storage.maxBytes, logger });
   await store.init();
   const records = new RecordStore(root);
-  const clients = config.upstreams.map((u) => new UpstreamClient(u, logger));
+  const clients = createUpstreamClients(config.upstreams, logger);
   const router = new UpstreamRouter(
-    config.upstreams.map((u, i) => ({ upstream: clients[i] as UpstreamClient, tagTtl: u.tagTtl, dockerHub: isDockerHub(u.name, u.url) })),
+    config.upstreams.map((u) => ({ upstream: clients.get(u.name) as UpstreamClient, tagTtl: u.tagTtl, dockerHub: isDockerHub(u.name, u.url) })),
     defaultUpstreamName(config),
   );
   const registry = new PullThroughRegistry(router, store, records, { maxManifestBytes: config.limits.maxManifestBytes, logger });
@@ -105,7 +105,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await conversions?.close();
-      await Promise.all(clients.map((c) => c.close()));
+      await Promise.all([...clients.values()].map((c) => c.close()));
     },
   };
 }

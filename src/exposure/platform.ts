@@ -2,11 +2,6 @@ import type { Descriptor, ImageIndex, Platform } from '../oci/types.js';
 
 export const BOX_PLATFORM: Platform = { os: 'wasip1', architecture: 'wasm' };
 
-export function formatPlatform(p: Platform | undefined): string {
-  if (!p) return 'unknown';
-  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
-}
-
 function isWasm(p: Platform | undefined): boolean {
   return p?.architecture === 'wasm' || p?.os === 'wasip1' || p?.os === 'wasip2' || p?.os === 'wasi';
 }
