@@ -18,7 +18,7 @@ import { createGunzip } from 'node:zlib';
 import { convertImage, writeBoxToOciLayout, type ConversionReport } from '../src/convert/pipeline.js';
 import { GZIP_LEVEL } from '../src/convert/assemble.js';
 import { GzipLayerWriter } from '../src/convert/layer-writer.js';
-import { OciLayoutSource } from '../src/convert/sources/oci-layout.js';
+import { OciLayoutSource } from '../src/image/oci-layout.js';
 import type { ImageManifest } from '../src/oci/types.js';
 import { hexOf } from '../src/oci/digest.js';
 import { fmt, type BenchSection, type Comparison } from './report.js';

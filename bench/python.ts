@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { loadBox } from '../src/box/layout.js';
 import { planRun, runPlanInProcess, runPlanIsolated, type RunPlan } from '../src/box/runner.js';
 import { convertImage, writeBoxToOciLayout, type ConversionReport } from '../src/convert/pipeline.js';
-import { OciLayoutSource } from '../src/convert/sources/oci-layout.js';
+import { OciLayoutSource } from '../src/image/oci-layout.js';
 import { buildRuntime } from '../src/runtimes/build.js';
 import { ensureBuiltRuntime } from '../src/runtimes/catalog.js';
 import { dir, file, symlink, writeLayout, type Entry } from '../test/convert/helpers.js';

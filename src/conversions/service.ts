@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { ANNOTATION_STRATEGY } from '../box/format.js';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -205,7 +206,7 @@ export class ConversionService {
       const boxManifest = Buffer.from(result.manifest.bytes);
       await this.store.putBuffer(result.manifest.digest, boxManifest);
       const parsed = JSON.parse(boxManifest.toString('utf8')) as ImageManifest;
-      const strategy = parsed.annotations?.['dev.boxproxy.strategy'] ?? 'unknown';
+      const strategy = parsed.annotations?.[ANNOTATION_STRATEGY] ?? 'unknown';
       const descriptor: Descriptor = {
         mediaType: result.manifest.mediaType || OCI_MANIFEST,
         digest: result.manifest.digest,

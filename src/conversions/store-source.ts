@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { StorePaths } from '../store/paths.js';
-import type { ImageSource } from '../convert/source.js';
+import type { ImageSource } from '../image/source.js';
 import type { ManifestBlob } from '../oci/types.js';
 
 /**

@@ -1,4 +1,5 @@
 import { copyFile, mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
+import { ANNOTATION_STRATEGY, BOX_ARCHITECTURE, BOX_OS, LABEL_CONVERTER_VERSION, LABEL_RUNNER, LABEL_SOURCE_DIGEST, LABEL_STRATEGY } from '../box/format.js';
 import { join } from 'node:path';
 import { hexOf, sha256 } from '../oci/digest.js';
 import { containedSymlinkTarget } from '../oci/rootfs.js';
@@ -226,17 +227,17 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
 
   const labels: Record<string, string> = {
     ...(sourceConfig.config?.Labels ?? {}),
-    'dev.boxproxy.strategy': plan.strategy,
-    'dev.boxproxy.source.digest': sourceManifest.digest,
-    'dev.boxproxy.converter.version': CONVERTER_VERSION,
-    'dev.boxproxy.runner': plan.runner,
+    [LABEL_STRATEGY]: plan.strategy,
+    [LABEL_SOURCE_DIGEST]: sourceManifest.digest,
+    [LABEL_CONVERTER_VERSION]: CONVERTER_VERSION,
+    [LABEL_RUNNER]: plan.runner,
     ...plan.labels,
   };
   const src = sourceConfig.config ?? {};
   const boxConfig: ImageConfig = {
     ...(sourceConfig.created ? { created: sourceConfig.created } : {}),
-    architecture: 'wasm',
-    os: 'wasip1',
+    architecture: BOX_ARCHITECTURE,
+    os: BOX_OS,
     config: {
       ...(src.User ? { User: src.User } : {}),
       ...(src.ExposedPorts && Object.keys(src.ExposedPorts).length > 0 ? { ExposedPorts: src.ExposedPorts } : {}),
@@ -263,7 +264,7 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
     annotations: {
       'org.opencontainers.image.base.name': input.sourceName,
       'org.opencontainers.image.base.digest': sourceManifest.digest,
-      'dev.boxproxy.strategy': plan.strategy,
+      [ANNOTATION_STRATEGY]: plan.strategy,
     },
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
@@ -311,7 +312,7 @@ export async function writeBoxToOciLayout(box: BoxArtifact, dir: string, tag?: s
     mediaType: OCI_MANIFEST,
     digest: box.manifest.digest,
     size: box.manifest.bytes.length,
-    platform: { os: 'wasip1', architecture: 'wasm' },
+    platform: { os: BOX_OS, architecture: BOX_ARCHITECTURE },
   };
   if (tag) entry.annotations = { 'org.opencontainers.image.ref.name': tag };
   index.manifests = index.manifests.filter((d) =>

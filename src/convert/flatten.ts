@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { ImageError } from '../image/errors.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { classifyBytes, SNIFF_BYTES } from './detect.js';
 import { ConvertError, errorMessage } from './errors.js';
 import { dropReasonForKind, dropReasonForPath } from './policy.js';
 import type { LayerCompression, ResolvedLayer } from './resolve.js';
-import type { ImageSource } from './source.js';
+import type { ImageSource } from '../image/source.js';
 import { splitPath, VirtualFs, type ContentRef, type FileNode, type Inode } from './vfs.js';
 
 export interface FlattenLimits {
@@ -512,8 +513,8 @@ async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: numb
     packStream.destroy();
     blob.destroy();
     parser.removeAllListeners('entry');
-    if (err instanceof ConvertError) throw err;
-    if (failure instanceof ConvertError) throw failure;
+    if (err instanceof ImageError) throw err;
+    if (failure instanceof ImageError) throw failure;
     const message = errorMessage(err);
     if (err instanceof Error && (err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
       throw new ConvertError('LAYER_CORRUPT', `layer ${digest} does not decompress: ${message}`, { cause: err });

@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { ImageError } from '../image/errors.js';
 import { isDigest } from '../oci/digest.js';
 import { assembleBox, type BoxArtifact } from './assemble.js';
 import { describeKind, detect, type Detection } from './detect.js';
@@ -7,7 +8,7 @@ import { flattenLayers, type FlattenLimits } from './flatten.js';
 import { addSkipped, emptyReport, timed, type ConversionReport, type Stage } from './report.js';
 import { DEFAULT_PLATFORMS, resolveImage } from './resolve.js';
 import type { RuntimeCatalog } from './runtimes.js';
-import type { ImageSource } from './source.js';
+import type { ImageSource } from '../image/source.js';
 import { STRATEGIES } from './strategies/index.js';
 import { isPlan, type Strategy, type StrategyContext, type StrategyPlan } from './strategies/types.js';
 import { CONVERTER_VERSION } from './version.js';
@@ -75,7 +76,7 @@ export async function convertImage(source: ImageSource, reference: string, opts:
             : {}),
         });
       } catch (err) {
-        if (err instanceof ConvertError && err.refusal) {
+        if (err instanceof ImageError && err.refusal) {
           report.skipped.push({ layer: -1, reason: err.message });
         }
         throw err;
@@ -175,7 +176,7 @@ export async function convertImage(source: ImageSource, reference: string, opts:
     if (assembled.symlinksRewritten > 0) report.notes.push(`${assembled.symlinksRewritten} symlink(s) with absolute or escaping targets rewritten relative, to resolve inside the Box root`);
     return { kind: 'box', box, report };
   } catch (err) {
-    if (err instanceof ConvertError && err.refusal) {
+    if (err instanceof ImageError && err.refusal) {
       report.unconvertible = err.message;
       return { kind: 'unconvertible', reason: err.message, report };
     }

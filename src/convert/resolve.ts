@@ -11,7 +11,7 @@ import {
 } from '../oci/mediatypes.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, ManifestBlob, Platform } from '../oci/types.js';
 import { ConvertError } from './errors.js';
-import { MAX_DOCUMENT_BYTES, readSmall, type ImageSource } from './source.js';
+import { MAX_DOCUMENT_BYTES, readSmall, type ImageSource } from '../image/source.js';
 
 export const DEFAULT_PLATFORMS: readonly string[] = ['linux/amd64', 'linux/arm64'];
 

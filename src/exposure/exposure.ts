@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { ANNOTATION_STRATEGY } from '../box/format.js';
 import { isDigest, sha256 } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
 import { DOCKER_LIST, DOCKER_MANIFEST, IMAGE_MANIFEST_TYPES, OCI_INDEX, isIndexType } from '../oci/mediatypes.js';
@@ -190,7 +191,7 @@ export class BoxExposure implements RegistryService<ExposedRef> {
         digest: box.digest,
         size: box.size,
         platform: BOX_PLATFORM,
-        annotations: { 'dev.boxproxy.strategy': rec.box.strategy, 'org.opencontainers.image.base.digest': image.digest },
+        annotations: { [ANNOTATION_STRATEGY]: rec.box.strategy, 'org.opencontainers.image.base.digest': image.digest },
       };
       let doc: Index;
       if (isIndexType(source.mediaType)) {

@@ -6,7 +6,7 @@ import { LABEL_DIRS, LABEL_RUNNER, RUNNER_RUBY } from '../../src/box/format.js';
 import { BoxError, loadBox, type UnpackedBox } from '../../src/box/layout.js';
 import { parseDirOption, parseRubyArgs, planRun, runPlanIsolated, rubyPrelude, TRAP_EXIT_CODE, type RunOptions } from '../../src/box/runner.js';
 import { NpmRuntimeCatalog } from '../../src/convert/runtimes.js';
-import { OciLayoutSource } from '../../src/convert/sources/oci-layout.js';
+import { OciLayoutSource } from '../../src/image/oci-layout.js';
 import { dir, file, tempDir } from '../convert/helpers.js';
 import { expectedHelloOutput, helloBox, writeLayout } from '../fixtures/images.js';
 import type { ImageSpec as ImageSpecOf } from '../convert/helpers.js';

@@ -9,7 +9,7 @@ import { loadBox } from '../../src/box/layout.js';
 import { planRun, runPlanIsolated, type RunOptions } from '../../src/box/runner.js';
 import { convertImage, writeBoxToOciLayout, type ConvertResult } from '../../src/convert/pipeline.js';
 import { NpmRuntimeCatalog } from '../../src/convert/runtimes.js';
-import { OciLayoutSource } from '../../src/convert/sources/oci-layout.js';
+import { OciLayoutSource } from '../../src/image/oci-layout.js';
 import type { ImageSpec, LayoutOptions } from '../convert/helpers.js';
 import { tempDir } from '../convert/helpers.js';
 import {

@@ -6,7 +6,7 @@ import { list, type ReadEntry } from 'tar';
 import { RUBY_WASM_BOX_PATH } from '../../src/convert/strategies/ruby.js';
 import { convertImage, writeBoxToOciLayout, type ConvertOptions, type ConvertResult } from '../../src/convert/pipeline.js';
 import { NpmRuntimeCatalog } from '../../src/convert/runtimes.js';
-import { OciLayoutSource } from '../../src/convert/sources/oci-layout.js';
+import { OciLayoutSource } from '../../src/image/oci-layout.js';
 import type { ImageConfig, ImageManifest } from '../../src/oci/types.js';
 import { sha256 } from '../../src/oci/digest.js';
 import { dir, elf, fakeRuntimes, file, hardlink, noRuntimes, symlink, tempDir, writeLayout, wasmModule, type ImageSpec, type LayoutOptions } from './helpers.js';

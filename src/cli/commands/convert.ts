@@ -1,9 +1,9 @@
 // `boxproxy convert <ref|oci-layout> -o <dir>`: converts an image into a Box written as an OCI image layout.
+import { ImageError } from '../../image/errors.js';
 import { Command, Option } from 'commander';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConvertError } from '../../convert/errors.js';
 import { convertImage, writeBoxToOciLayout, type ProgressEvent } from '../../convert/pipeline.js';
 import { OciRuntimeCatalog } from '../../runtimes/catalog.js';
 import { UpstreamError } from '../../upstream/types.js';
@@ -114,7 +114,7 @@ async function runConvert(
     return EXIT_CONVERTED;
   } catch (err) {
     progress?.done();
-    if (err instanceof ConvertError || err instanceof UpstreamError) {
+    if (err instanceof ImageError || err instanceof UpstreamError) {
       process.stderr.write(`boxproxy: ${err.message}\n`);
       return EXIT_ERROR;
     }

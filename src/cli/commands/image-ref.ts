@@ -1,9 +1,9 @@
 // Turns a command-line image argument into an ImageSource: an OCI image layout directory, or a registry reference.
 import { stat } from 'node:fs/promises';
 import { upstreamSchema } from '../../config/schema.js';
-import type { ImageSource } from '../../convert/source.js';
-import { OciLayoutSource } from '../../convert/sources/oci-layout.js';
-import { RegistrySource } from '../../convert/sources/registry.js';
+import type { ImageSource } from '../../image/source.js';
+import { OciLayoutSource } from '../../image/oci-layout.js';
+import { RegistrySource } from '../../image/registry.js';
 import { isDigest } from '../../oci/digest.js';
 import { isRepositoryName, isTag, looksLikeRegistryHost } from '../../oci/names.js';
 import { silentLogger } from '../../ops/log.js';

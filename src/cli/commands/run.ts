@@ -1,10 +1,10 @@
 // `boxproxy run <ref|oci-layout> [--env K=V]… [--dir host:guest]… [-- args…]`: runs a Box like `docker run`.
+import { ImageError } from '../../image/errors.js';
 import { Command } from 'commander';
-import { ConvertError } from '../../convert/errors.js';
 import { BoxError, defaultBoxCacheDir, loadBox } from '../../box/layout.js';
 import { planRun, runPlanInProcess } from '../../box/runner.js';
 import { UpstreamError } from '../../upstream/types.js';
-import { OciLayoutSource } from '../../convert/sources/oci-layout.js';
+import { OciLayoutSource } from '../../image/oci-layout.js';
 import { KeyFileError, loadPublicKeys } from '../../sign/keys.js';
 import { ImageRefError, openImage, type OpenedImage } from './image-ref.js';
 import { verifyBoxReference } from './verify.js';
@@ -74,7 +74,7 @@ async function runBoxCommand(image: string, args: string[], opts: RunCommandOpti
       await opened.close();
     }
   } catch (err) {
-    if (err instanceof BoxError || err instanceof ImageRefError || err instanceof ConvertError || err instanceof UpstreamError || err instanceof KeyFileError) {
+    if (err instanceof BoxError || err instanceof ImageRefError || err instanceof ImageError || err instanceof UpstreamError || err instanceof KeyFileError) {
       process.stderr.write(`boxproxy: ${err.message}\n`);
       return EXIT_RUN_FAILED;
     }

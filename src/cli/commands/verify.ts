@@ -1,15 +1,15 @@
 // `boxproxy verify <ref> --key <pem>`: fetches the Box a reference names from a registry (boxproxy or any
 // registry the Box and its signatures were copied to) and checks its cosign `.sig` signature and its sigstore
 // bundle referrer against trusted public keys, offline (no transparency log).
+import { ImageError } from '../../image/errors.js';
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { signingKeyPath } from '../../config/load.js';
 import { upstreamSchema } from '../../config/schema.js';
 import { resolveBox, BoxError } from '../../box/layout.js';
-import { ConvertError } from '../../convert/errors.js';
-import { RegistrySource, type UpstreamRequester } from '../../convert/sources/registry.js';
-import { MAX_DOCUMENT_BYTES, readSmall } from '../../convert/source.js';
+import { RegistrySource, type UpstreamRequester } from '../../image/registry.js';
+import { MAX_DOCUMENT_BYTES, readSmall } from '../../image/source.js';
 import { hexOf } from '../../oci/digest.js';
 import { IMAGE_MANIFEST_TYPES, OCI_INDEX } from '../../oci/mediatypes.js';
 import type { Descriptor, ImageIndex } from '../../oci/types.js';
@@ -36,7 +36,7 @@ async function readLimited(body: Readable, limit: number): Promise<Buffer | unde
   try {
     return await readSmall(body, limit, 'response');
   } catch (err) {
-    if (err instanceof ConvertError && err.code === 'LIMIT_EXCEEDED') return undefined;
+    if (err instanceof ImageError && err.code === 'LIMIT_EXCEEDED') return undefined;
     throw err;
   }
 }
@@ -105,7 +105,7 @@ class RegistrySignatureSource implements SignatureSource {
     try {
       return (await this.manifests.getManifest(digest)).bytes;
     } catch (err) {
-      if (err instanceof ConvertError && err.code === 'MANIFEST_UNKNOWN') return undefined;
+      if (err instanceof ImageError && err.code === 'MANIFEST_UNKNOWN') return undefined;
       throw err;
     }
   }
@@ -170,7 +170,7 @@ export async function verifyBoxReference(options: VerifyBoxOptions): Promise<Ver
       // Re-read by digest: RegistrySource checks the bytes against it.
       manifestBytes = (await source.getManifest(boxDigest)).bytes;
     } catch (err) {
-      if (err instanceof BoxError || err instanceof ConvertError || err instanceof UpstreamError) return failed(err.message);
+      if (err instanceof BoxError || err instanceof ImageError || err instanceof UpstreamError) return failed(err.message);
       throw err;
     }
     const result = await verifyManifestSignatures({

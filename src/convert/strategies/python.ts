@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises';
+import { LABEL_RUNTIME, LABEL_RUNTIME_PACKAGE } from '../../box/format.js';
 import { join } from 'node:path';
 import { envValue, lookupExecutable, mergeEnv, type FileKind, type ResolvedExecutable } from '../detect.js';
 import type { PythonRuntime } from '../runtimes.js';
@@ -310,8 +311,8 @@ export function pythonStrategy(options: PythonStrategyOptions = {}): Strategy {
       }
       const nativeNames = [...new Set([...packages.native.keys(), ...app.native.keys()])].sort();
       const neededNames = [...needed].sort();
-      const labels: Record<string, string> = { 'dev.boxproxy.runtime': `python@${runtime.version}` };
-      if (runtime.artifact) labels['dev.boxproxy.runtime.package'] = runtime.artifact;
+      const labels: Record<string, string> = { [LABEL_RUNTIME]: `python@${runtime.version}` };
+      if (runtime.artifact) labels[LABEL_RUNTIME_PACKAGE] = runtime.artifact;
       if (nativeNames.length > 0) {
         labels['dev.boxproxy.python.native-extensions'] = nativeNames.join(',');
         const how = 'found by a static scan of import statements in the entry script, the app and the pure-Python packages it imports';

@@ -1,4 +1,5 @@
 import { envValue, lookupExecutable, type FileKind, type ResolvedExecutable } from '../detect.js';
+import { LABEL_RUNTIME, LABEL_RUNTIME_PACKAGE } from '../../box/format.js';
 import { DROP_ELF } from '../policy.js';
 import { basename, splitArgs, type PlanOutcome, type Strategy, type StrategyContext } from './types.js';
 
@@ -83,8 +84,8 @@ export const ruby: Strategy = {
     if (wanted && wanted !== runtime.version) notes.push(`the image has Ruby ${version}; the nearest ruby.wasm is ${runtime.version}`);
     const nativeExtensions = countNativeExtensions(ctx);
     if (nativeExtensions > 0) notes.push(`${nativeExtensions} native extension(s) (.so) in gem or Ruby library directories were dropped; code requiring them will fail`);
-    const labels: Record<string, string> = { 'dev.boxproxy.runtime': `ruby@${runtime.version}` };
-    if (runtime.package) labels['dev.boxproxy.runtime.package'] = runtime.package;
+    const labels: Record<string, string> = { [LABEL_RUNTIME]: `ruby@${runtime.version}` };
+    if (runtime.package) labels[LABEL_RUNTIME_PACKAGE] = runtime.package;
     return {
       strategy: 'ruby',
       runner: 'ruby.wasm',

@@ -1,4 +1,5 @@
 import { describeKind, envValue, mergeEnv } from '../detect.js';
+import { LABEL_DIRS } from '../../box/format.js';
 import { clampPath, joinPath } from '../vfs.js';
 import { checkWasiCommand } from '../wasm-imports.js';
 import { basename, splitArgs, type PlanOutcome, type Strategy, type StrategyContext } from './types.js';
@@ -215,7 +216,7 @@ export const wasmRuntimeWrapper: Strategy = {
     const mapped = command.dirs
       .map((d) => ({ guest: absolute(d.guest, detection.workingDir), path: absolute(d.path, detection.workingDir) }))
       .filter((d) => d.guest !== d.path);
-    if (mapped.length > 0) labels['dev.boxproxy.dirs'] = JSON.stringify(mapped);
+    if (mapped.length > 0) labels[LABEL_DIRS] = JSON.stringify(mapped);
     const { fixed, cmd } = splitArgs(detection.argv, detection.entrypointCount, command.argsIndex);
     return {
       strategy: 'wasm-runtime-wrapper',

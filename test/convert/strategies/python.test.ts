@@ -6,7 +6,7 @@ import { extract, list } from 'tar';
 import { loadBox } from '../../../src/box/layout.js';
 import { planRun, runPlanIsolated } from '../../../src/box/runner.js';
 import { convertImage, writeBoxToOciLayout, type ConvertOptions, type ConvertResult } from '../../../src/convert/pipeline.js';
-import { OciLayoutSource } from '../../../src/convert/sources/oci-layout.js';
+import { OciLayoutSource } from '../../../src/image/oci-layout.js';
 import { native } from '../../../src/convert/strategies/native.js';
 import { importedNames, pythonMain, pythonFromShebang, pythonStrategy, PYTHON_WASM_BOX_PATH } from '../../../src/convert/strategies/python.js';
 import type { ImageConfig } from '../../../src/oci/types.js';

@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream';
-import { DigestVerifier, isDigest, sha256 } from '../../oci/digest.js';
-import { MANIFEST_TYPES } from '../../oci/mediatypes.js';
-import type { ManifestBlob } from '../../oci/types.js';
-import type { UpstreamRequest, UpstreamResponse } from '../../upstream/types.js';
-import { ConvertError } from '../errors.js';
-import { MAX_DOCUMENT_BYTES, readSmall, type ImageSource } from '../source.js';
+import { DigestVerifier, isDigest, sha256 } from '../oci/digest.js';
+import { MANIFEST_TYPES } from '../oci/mediatypes.js';
+import type { ManifestBlob } from '../oci/types.js';
+import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js';
+import { ImageError } from './errors.js';
+import { MAX_DOCUMENT_BYTES, readSmall, type ImageSource } from './source.js';
 import { mediaTypeOf } from './oci-layout.js';
 
 export type UpstreamRequester = (req: UpstreamRequest) => Promise<UpstreamResponse>;
@@ -28,12 +28,12 @@ export class RegistrySource implements ImageSource {
     if (res.status !== 200) {
       discard(res.body);
       const code = res.status === 404 ? 'MANIFEST_UNKNOWN' : 'SOURCE_FAILED';
-      throw new ConvertError(code, `${this.name}:${reference}: registry answered ${res.status} for the manifest`);
+      throw new ImageError(code, `${this.name}:${reference}: registry answered ${res.status} for the manifest`);
     }
     const bytes = await readSmall(res.body, MAX_DOCUMENT_BYTES, `manifest ${this.name}:${reference}`);
     const digest = sha256(bytes);
     if (isDigest(reference) && digest !== reference) {
-      throw new ConvertError('SOURCE_FAILED', `manifest ${reference} from ${this.name} hashes to ${digest}`);
+      throw new ImageError('SOURCE_FAILED', `manifest ${reference} from ${this.name} hashes to ${digest}`);
     }
     const header = res.headers['content-type'];
     const contentType = (Array.isArray(header) ? header[0] : header)?.split(';')[0]?.trim();
@@ -42,7 +42,7 @@ export class RegistrySource implements ImageSource {
   }
 
   async openBlob(digest: string): Promise<Readable> {
-    if (!isDigest(digest)) throw new ConvertError('BLOB_UNKNOWN', `unsupported or malformed digest ${JSON.stringify(digest)}`);
+    if (!isDigest(digest)) throw new ImageError('BLOB_UNKNOWN', `unsupported or malformed digest ${JSON.stringify(digest)}`);
     const res = await this.request({
       method: 'GET',
       path: `/v2/${this.repository}/blobs/${digest}`,
@@ -51,7 +51,7 @@ export class RegistrySource implements ImageSource {
     if (res.status !== 200) {
       discard(res.body);
       const code = res.status === 404 ? 'BLOB_UNKNOWN' : 'SOURCE_FAILED';
-      throw new ConvertError(code, `${this.name}@${digest}: registry answered ${res.status} for the blob`);
+      throw new ImageError(code, `${this.name}@${digest}: registry answered ${res.status} for the blob`);
     }
     const verifier = new DigestVerifier(digest);
     res.body.on('error', (err) => verifier.destroy(err));

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ManifestBlob } from '../oci/types.js';
-import { ConvertError } from './errors.js';
+import { ImageError } from './errors.js';
 
 /** Where a source image comes from: a registry repository or an OCI image layout on disk. */
 export interface ImageSource {
@@ -23,7 +23,7 @@ export async function readSmall(stream: Readable, limit: number, what: string): 
     total += chunk.length;
     if (total > limit) {
       stream.destroy();
-      throw new ConvertError('LIMIT_EXCEEDED', `${what} is larger than ${limit} bytes`);
+      throw new ImageError('LIMIT_EXCEEDED', `${what} is larger than ${limit} bytes`);
     }
     chunks.push(chunk);
   }

@@ -9,10 +9,10 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
-import { convertImage } from '../../../src/convert/pipeline.js';
-import { RegistrySource, type UpstreamRequester } from '../../../src/convert/sources/registry.js';
-import { ConvertError } from '../../../src/convert/errors.js';
-import { file, noRuntimes, tempDir, wasmModule, writeLayout } from '../helpers.js';
+import { convertImage } from '../../src/convert/pipeline.js';
+import { RegistrySource, type UpstreamRequester } from '../../src/image/registry.js';
+import { ImageError } from '../../src/image/errors.js';
+import { file, noRuntimes, tempDir, wasmModule, writeLayout } from '../convert/helpers.js';
 
 const REGISTRY = '/usr/bin/docker-registry';
 const SKOPEO = '/usr/bin/skopeo';
@@ -87,8 +87,8 @@ describe('RegistrySource', { skip: missing.length > 0 ? `missing ${missing.join(
 
   test('unknown tags and blobs are typed errors', async () => {
     const source = new RegistrySource(requester, 'demo/app');
-    await assert.rejects(source.getManifest('nope'), (e: unknown) => e instanceof ConvertError && e.code === 'MANIFEST_UNKNOWN');
-    await assert.rejects(source.openBlob('sha256:' + '0'.repeat(64)), (e: unknown) => e instanceof ConvertError && e.code === 'BLOB_UNKNOWN');
-    await assert.rejects(source.openBlob('../../etc/passwd'), (e: unknown) => e instanceof ConvertError);
+    await assert.rejects(source.getManifest('nope'), (e: unknown) => e instanceof ImageError && e.code === 'MANIFEST_UNKNOWN');
+    await assert.rejects(source.openBlob('sha256:' + '0'.repeat(64)), (e: unknown) => e instanceof ImageError && e.code === 'BLOB_UNKNOWN');
+    await assert.rejects(source.openBlob('../../etc/passwd'), (e: unknown) => e instanceof ImageError);
   });
 });

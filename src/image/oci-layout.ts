@@ -2,11 +2,11 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { DigestVerifier, hexOf, isDigest, sha256 } from '../../oci/digest.js';
-import { OCI_INDEX } from '../../oci/mediatypes.js';
-import type { Descriptor, ImageIndex, ManifestBlob } from '../../oci/types.js';
-import { ConvertError } from '../errors.js';
-import { MAX_DOCUMENT_BYTES, type ImageSource } from '../source.js';
+import { DigestVerifier, hexOf, isDigest, sha256 } from '../oci/digest.js';
+import { OCI_INDEX } from '../oci/mediatypes.js';
+import type { Descriptor, ImageIndex, ManifestBlob } from '../oci/types.js';
+import { ImageError } from './errors.js';
+import { MAX_DOCUMENT_BYTES, type ImageSource } from './source.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -27,20 +27,20 @@ export class OciLayoutSource implements ImageSource {
     try {
       bytes = await readFile(join(this.dir, 'index.json'));
     } catch (err) {
-      throw new ConvertError('MANIFEST_UNKNOWN', `${this.dir} is not an OCI image layout (no index.json)`, { cause: err });
+      throw new ImageError('MANIFEST_UNKNOWN', `${this.dir} is not an OCI image layout (no index.json)`, { cause: err });
     }
     try {
       const index = JSON.parse(bytes.toString('utf8')) as ImageIndex;
       if (!Array.isArray(index.manifests)) throw new Error('no manifests array');
       return { bytes, index };
     } catch (err) {
-      throw new ConvertError('MANIFEST_INVALID', `${this.dir}/index.json is not a valid image index`, { cause: err });
+      throw new ImageError('MANIFEST_INVALID', `${this.dir}/index.json is not a valid image index`, { cause: err });
     }
   }
 
   private blobPath(digest: string): string {
     // The digest is the only input that becomes a path: checking its shape keeps it inside blobs/.
-    if (!isDigest(digest)) throw new ConvertError('BLOB_UNKNOWN', `unsupported or malformed digest ${JSON.stringify(digest)}`);
+    if (!isDigest(digest)) throw new ImageError('BLOB_UNKNOWN', `unsupported or malformed digest ${JSON.stringify(digest)}`);
     return join(this.dir, 'blobs', 'sha256', hexOf(digest));
   }
 
@@ -59,7 +59,7 @@ export class OciLayoutSource implements ImageSource {
       // Several images and no tag: index.json is itself an OCI index to choose from.
       return { digest: sha256(bytes), mediaType: OCI_INDEX, bytes };
     }
-    if (!descriptor) throw new ConvertError('MANIFEST_UNKNOWN', `no image tagged ${JSON.stringify(reference)} in ${this.dir}`);
+    if (!descriptor) throw new ImageError('MANIFEST_UNKNOWN', `no image tagged ${JSON.stringify(reference)} in ${this.dir}`);
     return this.readManifest(descriptor.digest, descriptor.mediaType);
   }
 
@@ -68,12 +68,12 @@ export class OciLayoutSource implements ImageSource {
     try {
       bytes = await readFile(this.blobPath(digest));
     } catch (err) {
-      if (err instanceof ConvertError) throw err;
-      throw new ConvertError('MANIFEST_UNKNOWN', `manifest ${digest} is not in ${this.dir}`, { cause: err });
+      if (err instanceof ImageError) throw err;
+      throw new ImageError('MANIFEST_UNKNOWN', `manifest ${digest} is not in ${this.dir}`, { cause: err });
     }
-    if (bytes.length > MAX_DOCUMENT_BYTES) throw new ConvertError('LIMIT_EXCEEDED', `manifest ${digest} is too large`);
+    if (bytes.length > MAX_DOCUMENT_BYTES) throw new ImageError('LIMIT_EXCEEDED', `manifest ${digest} is too large`);
     const actual = sha256(bytes);
-    if (actual !== digest) throw new ConvertError('SOURCE_FAILED', `manifest ${digest} in ${this.dir} hashes to ${actual}`);
+    if (actual !== digest) throw new ImageError('SOURCE_FAILED', `manifest ${digest} in ${this.dir} hashes to ${actual}`);
     return { digest, mediaType: mediaType ?? mediaTypeOf(bytes), bytes };
   }
 
@@ -83,7 +83,7 @@ export class OciLayoutSource implements ImageSource {
     const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
     await new Promise<void>((resolve, reject) => {
       file.once('open', () => resolve());
-      file.once('error', (err) => reject(new ConvertError('BLOB_UNKNOWN', `blob ${digest} is not in ${this.dir}`, { cause: err })));
+      file.once('error', (err) => reject(new ImageError('BLOB_UNKNOWN', `blob ${digest} is not in ${this.dir}`, { cause: err })));
     });
     const verifier = new DigestVerifier(digest);
     file.on('error', (err) => verifier.destroy(err));
@@ -98,6 +98,6 @@ export function mediaTypeOf(bytes: Buffer): string {
     if (typeof parsed.mediaType === 'string') return parsed.mediaType;
     return Array.isArray(parsed.manifests) ? OCI_INDEX : 'application/vnd.oci.image.manifest.v1+json';
   } catch {
-    throw new ConvertError('MANIFEST_INVALID', 'manifest is not JSON');
+    throw new ImageError('MANIFEST_INVALID', 'manifest is not JSON');
   }
 }
