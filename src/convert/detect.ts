@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { ImageConfig } from '../oci/types.js';
 import type { Inode, VirtualFs } from './vfs.js';
 
@@ -299,6 +300,22 @@ export function lookupExecutable(fs: VirtualFs, name: string, env: readonly stri
 function joinCwd(cwd: string, rel: string): string {
   if (rel.startsWith('/')) return rel;
   return (cwd.endsWith('/') ? cwd : cwd + '/') + rel;
+}
+
+/**
+ * The interpreter a shebang names when its file name matches `name` (`#!/usr/bin/ruby -w`,
+ * `#!/usr/bin/env python3`, `#!/usr/bin/env -S ruby -w`), with the options that follow it.
+ */
+export function shebangInterpreter(kind: FileKind, name: RegExp): { interpreter: string; options: string[] } | undefined {
+  if (kind.kind !== 'script') return undefined;
+  const words = kind.arg ? kind.arg.split(/\s+/) : [];
+  if (name.test(posix.basename(kind.interpreter))) return { interpreter: kind.interpreter, options: words };
+  if (posix.basename(kind.interpreter) === 'env') {
+    const rest = words[0] === '-S' ? words.slice(1) : words;
+    const found = rest.find((w) => !w.startsWith('-') && !w.includes('='));
+    if (found && name.test(posix.basename(found))) return { interpreter: found, options: rest.slice(rest.indexOf(found) + 1) };
+  }
+  return undefined;
 }
 
 export interface Detection {

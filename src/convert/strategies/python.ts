@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { LABEL_RUNTIME, LABEL_RUNTIME_PACKAGE } from '../../box/format.js';
 import { join } from 'node:path';
-import { envValue, lookupExecutable, mergeEnv, type FileKind, type ResolvedExecutable } from '../detect.js';
+import { envValue, lookupExecutable, shebangInterpreter, mergeEnv, type FileKind, type ResolvedExecutable } from '../detect.js';
 import type { PythonRuntime } from '../runtimes.js';
 import type { DirNode, Inode } from '../vfs.js';
 import { basename, splitArgs, type BoxModule, type PlanOutcome, type Strategy, type StrategyContext } from './types.js';
@@ -33,15 +33,7 @@ export interface PythonStrategyOptions {
 
 /** The Python interpreter a shebang names (`#!/usr/bin/python3 -u`, `#!/usr/bin/env python3`), with its options. */
 export function pythonFromShebang(kind: FileKind): { interpreter: string; options: string[] } | undefined {
-  if (kind.kind !== 'script') return undefined;
-  const words = kind.arg ? kind.arg.split(/\s+/) : [];
-  if (PYTHON_NAME.test(basename(kind.interpreter))) return { interpreter: kind.interpreter, options: words };
-  if (basename(kind.interpreter) === 'env') {
-    const rest = words[0] === '-S' ? words.slice(1) : words;
-    const name = rest.find((w) => !w.startsWith('-') && !w.includes('='));
-    if (name && PYTHON_NAME.test(basename(name))) return { interpreter: name, options: rest.slice(rest.indexOf(name) + 1) };
-  }
-  return undefined;
+  return shebangInterpreter(kind, PYTHON_NAME);
 }
 
 export type PythonMain = { kind: 'script'; path: string } | { kind: 'module'; name: string } | { kind: 'code'; code: string } | { kind: 'none' };

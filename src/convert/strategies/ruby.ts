@@ -1,4 +1,4 @@
-import { envValue, lookupExecutable, type FileKind, type ResolvedExecutable } from '../detect.js';
+import { envValue, lookupExecutable, shebangInterpreter, type FileKind, type ResolvedExecutable } from '../detect.js';
 import { LABEL_RUNTIME, LABEL_RUNTIME_PACKAGE } from '../../box/format.js';
 import { DROP_ELF } from '../policy.js';
 import { basename, splitArgs, type PlanOutcome, type Strategy, type StrategyContext } from './types.js';
@@ -10,15 +10,7 @@ const RUBY_NAME = /^ruby(\d+(\.\d+)*)?$/;
 
 /** The Ruby interpreter a shebang names (`#!/usr/bin/ruby -w`, `#!/usr/bin/env ruby`), with its options. */
 export function rubyFromShebang(kind: FileKind): { interpreter: string; options: string[] } | undefined {
-  if (kind.kind !== 'script') return undefined;
-  const words = kind.arg ? kind.arg.split(/\s+/) : [];
-  if (RUBY_NAME.test(basename(kind.interpreter))) return { interpreter: kind.interpreter, options: words };
-  if (basename(kind.interpreter) === 'env') {
-    const rest = words[0] === '-S' ? words.slice(1) : words;
-    const name = rest.find((w) => !w.startsWith('-') && !w.includes('='));
-    if (name && RUBY_NAME.test(basename(name))) return { interpreter: name, options: rest.slice(rest.indexOf(name) + 1) };
-  }
-  return undefined;
+  return shebangInterpreter(kind, RUBY_NAME);
 }
 
 /** The image's Ruby version: RUBY_VERSION (official images), the binary's name, or the stdlib directory. */
