@@ -6,8 +6,8 @@ import { cacheLookups, upstreamErrors } from '../ops/metrics.js';
 import type { Logger } from '../ops/log.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { RecordStore } from '../store/records.js';
-import type { UpstreamResponse } from '../upstream/types.js';
-import { headerValue, upstreamFailure, upstreamStatusError } from './errors.js';
+import { headerValue, type UpstreamResponse } from '../upstream/types.js';
+import { upstreamFailure, upstreamStatusError } from './errors.js';
 import { InflightBlob } from './inflight.js';
 import type { RepoRef } from './upstreams.js';
 

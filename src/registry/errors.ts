@@ -28,8 +28,3 @@ export function upstreamStatusError(res: UpstreamResponse, upstream: string, wha
   if (res.status === 429) return new OciError('TOOMANYREQUESTS', `upstream ${upstream} is rate limiting`);
   return new OciError('UPSTREAM_UNAVAILABLE', `upstream ${upstream} answered ${res.status} for ${what}`, { status: res.status });
 }
-
-export function headerValue(res: UpstreamResponse, name: string): string | undefined {
-  const v = res.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}

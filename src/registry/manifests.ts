@@ -7,8 +7,8 @@ import { cacheLookups } from '../ops/metrics.js';
 import type { Logger } from '../ops/log.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { RecordStore, TagRecord } from '../store/records.js';
-import type { UpstreamResponse } from '../upstream/types.js';
-import { headerValue, isUpstreamOutage, upstreamFailure, upstreamStatusError } from './errors.js';
+import { headerValue, type UpstreamResponse } from '../upstream/types.js';
+import { isUpstreamOutage, upstreamFailure, upstreamStatusError } from './errors.js';
 import { SingleFlight } from './singleflight.js';
 import type { RepoRef } from './upstreams.js';
 

@@ -1,8 +1,9 @@
 import { OciError } from '../oci/errors.js';
+import { headerValue } from '../upstream/types.js';
 import { cacheLookups } from '../ops/metrics.js';
 import type { Logger } from '../ops/log.js';
 import type { RecordStore } from '../store/records.js';
-import { headerValue, isUpstreamOutage, upstreamFailure, upstreamStatusError } from './errors.js';
+import { isUpstreamOutage, upstreamFailure, upstreamStatusError } from './errors.js';
 import { SingleFlight } from './singleflight.js';
 import type { RepoRef } from './upstreams.js';
 

@@ -1,6 +1,5 @@
 // Runtime registries: a repository of runtime artifacts (RUNTIME_ARTIFACT_TYPE) tagged `<name>-<major.minor>`,
 // e.g. ghcr.io/boxproxy/runtimes:python-3.11. Pulling copies one into a catalog; pushing publishes a catalog entry.
-import type { Readable } from 'node:stream';
 import { upstreamSchema } from '../config/schema.js';
 import { sha256 } from '../oci/digest.js';
 import { OCI_MANIFEST } from '../oci/mediatypes.js';
@@ -9,7 +8,8 @@ import type { Descriptor } from '../oci/types.js';
 import { silentLogger, type Logger } from '../ops/log.js';
 import { parseRubyVersion } from '../convert/runtimes.js';
 import { UpstreamClient } from '../upstream/client.js';
-import type { UpstreamResponse } from '../upstream/types.js';
+import { headerValue, type UpstreamResponse } from '../upstream/types.js';
+import { readSmall } from '../image/source.js';
 import type { CatalogEntry, RuntimeStore } from './catalog.js';
 
 /** Runtime manifests are a few hundred bytes; anything this large is not one. */
@@ -57,24 +57,6 @@ export class RuntimeNotInRegistryError extends Error {
   override name = 'RuntimeNotInRegistryError';
 }
 
-async function readLimited(body: Readable, limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      throw new Error(`${what} is larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 /**
  * Pulls `<registry>:<name>-<major.minor>` into `store`: the manifest (checked to be a runtime artifact of that
@@ -112,9 +94,9 @@ export async function pullRuntime(
       const why = res.status === 401 || res.status === 403 ? ' (runtime registries must allow anonymous pulls)' : '';
       throw new Error(`pulling runtime ${ref}: the registry answered ${res.status}${why}`);
     }
-    const manifestBytes = await readLimited(res.body, MAX_MANIFEST_BYTES, `manifest ${ref}`);
+    const manifestBytes = await readSmall(res.body, MAX_MANIFEST_BYTES, `manifest ${ref}`);
     const digest = sha256(manifestBytes);
-    const announced = headerValue(res.headers, 'docker-content-digest');
+    const announced = headerValue(res, 'docker-content-digest');
     if (announced !== undefined && announced !== digest) throw new Error(`pulling runtime ${ref}: manifest bytes hash to ${digest}, the registry says ${announced}`);
     const artifact = store.parseArtifact(manifestBytes, `${ref} (${digest})`);
     if (artifact.name !== name || runtimeTag(name, artifact.version) !== tag) {

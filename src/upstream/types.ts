@@ -33,3 +33,9 @@ export class UpstreamError extends Error {
     this.name = 'UpstreamError';
   }
 }
+
+/** A response header as one string (the first, when repeated). */
+export function headerValue(res: Pick<UpstreamResponse, 'headers'>, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
