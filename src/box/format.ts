@@ -17,6 +17,8 @@ export const LABEL_RUNNER = 'dev.boxproxy.runner';
 export const LABEL_STRATEGY = 'dev.boxproxy.strategy';
 export const LABEL_SOURCE_DIGEST = 'dev.boxproxy.source.digest';
 export const LABEL_CONVERTER_VERSION = 'dev.boxproxy.converter.version';
+/** The gzip implementation that wrote the layers ("igzip 2.30.0 level 1"): the layer bytes depend on it. */
+export const LABEL_GZIP = 'dev.boxproxy.converter.gzip';
 /** JSON array of {guest, path}: preopen the rootfs directory `path` also at `guest` (unwrapped --dir/--mapdir). */
 export const LABEL_DIRS = 'dev.boxproxy.dirs';
 /** e.g. "ruby@3.3" and "@ruby/3.3-wasm-wasi@2.10.1": which language runtime the module is. */

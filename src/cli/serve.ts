@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { defaultUpstreamName, signingKeyPath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConversionService } from '../conversions/service.js';
+import { pickGzip } from '../convert/gzip/index.js';
 import { BoxExposure } from '../exposure/exposure.js';
 import { createApp } from '../http/app.js';
 import type { StatusDeps } from '../http/status.js';
@@ -49,6 +50,9 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     const keyPath = signingKeyPath(config);
     const { key, created } = await loadOrCreateKey(keyPath, { warn: (msg: string) => logger.warn(msg) });
     logger.info({ keyPath, fingerprint: key.fingerprint, created }, created ? 'generated a Box signing key' : 'loaded the Box signing key');
+    // Says at start-up which gzip writes Boxes, and stops it when igzip is required and missing.
+    const gzip = await pickGzip(conv.gzip);
+    logger.info({ gzip: gzip.name }, 'Box layers are written with ' + gzip.name);
     const conversionStore = new ConversionStore(root);
     await conversionStore.init();
     conversions = new ConversionService(
@@ -67,6 +71,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
         exclude: conv.exclude,
         maxImageBytes: conv.maxImageBytes,
         runtimes: conv.runtimes,
+        gzip: conv.gzip,
       },
       logger,
     );

@@ -74,6 +74,8 @@ export const conversionSchema = z
     include: z.array(z.string().min(1)).default(['**']),
     exclude: z.array(z.string().min(1)).default([]),
     maxImageBytes: size.default(2 * 1024 ** 3),
+    /** Writes Box layers: igzip (Debian package isal) when installed, else Node's zlib; or one of them by name. */
+    gzip: z.enum(['auto', 'igzip', 'zlib']).default('auto'),
     platforms: z.array(platform).min(1).default(['linux/amd64', 'linux/arm64']),
     runtimes: runtimesSchema.default(runtimesSchema.parse({})),
   })

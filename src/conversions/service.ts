@@ -33,6 +33,7 @@ export interface ConversionOptions {
   maxImageBytes: number;
   limits?: WorkerRequest['limits'];
   runtimes?: WorkerRequest['runtimes'];
+  gzip?: WorkerRequest['gzip'];
 }
 
 const FINAL = new Set(['done', 'unconvertible', 'failed']);
@@ -193,6 +194,7 @@ export class ConversionService {
           manifest: { digest: image.digest, mediaType: image.mediaType, bytes: new Uint8Array(image.bytes) },
           ...(this.opts.limits ? { limits: this.opts.limits } : {}),
           ...(this.opts.runtimes ? { runtimes: this.opts.runtimes } : {}),
+          ...(this.opts.gzip ? { gzip: this.opts.gzip } : {}),
         },
         { timeoutMs: this.opts.timeoutMs, maxHeapMb: this.opts.maxHeapMb },
         this.stopping.signal,

@@ -1,4 +1,5 @@
 import type { ConversionReport } from '../convert/report.js';
+import type { GzipPreference } from '../convert/gzip/index.js';
 import type { RuntimeSourceOptions } from '../runtimes/catalog.js';
 
 /** What the server hands a conversion worker (structured-clone safe). */
@@ -10,6 +11,8 @@ export interface WorkerRequest {
   limits?: { maxEntries?: number; maxBytes?: number; maxFileBytes?: number; maxRatio?: number };
   /** Runtime catalog directory and registry (config conversion.runtimes); default catalog, no registry when absent. */
   runtimes?: RuntimeSourceOptions;
+  /** Which gzip writes the Box's layers (config conversion.gzip); default auto. */
+  gzip?: GzipPreference;
 }
 
 export type WorkerResult =

@@ -1,5 +1,5 @@
 import { copyFile, mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
-import { ANNOTATION_STRATEGY, BOX_ARCHITECTURE, BOX_OS, LABEL_CONVERTER_VERSION, LABEL_RUNNER, LABEL_SOURCE_DIGEST, LABEL_STRATEGY } from '../box/format.js';
+import { ANNOTATION_STRATEGY, BOX_ARCHITECTURE, BOX_OS, LABEL_CONVERTER_VERSION, LABEL_GZIP, LABEL_RUNNER, LABEL_SOURCE_DIGEST, LABEL_STRATEGY } from '../box/format.js';
 import { join } from 'node:path';
 import { hexOf, sha256 } from '../oci/digest.js';
 import { containedSymlinkTarget } from '../oci/rootfs.js';
@@ -7,6 +7,7 @@ import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../oci/medi
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, ManifestBlob } from '../oci/types.js';
 import { dropReasonForPath } from './policy.js';
 import type { StrategyPlan } from './strategies/types.js';
+import type { GzipCodec } from './gzip/index.js';
 import { GzipLayerWriter, type WrittenLayer } from './layer-writer.js';
 import { TAR_END, tarHeader, type TarEntrySpec } from './tar-writer.js';
 import { CONVERTER_VERSION } from './version.js';
@@ -20,12 +21,6 @@ export interface BoxArtifact {
 
 export const MODULE_LAYER_TITLE = 'box-module.tar.gz';
 export const ROOTFS_LAYER_TITLE = 'box-rootfs.tar.gz';
-/**
- * Fixed so the same input gives the same bytes. Node's gzip header carries no name and mtime 0, and its
- * XFL/OS bytes depend only on the level and the platform zlib was built for. Level 1: deflating the Box is most of
- * a conversion's time and level 6 costs ~3x more CPU for Boxes only a few % smaller (see bench/convert.ts).
- */
-export const GZIP_LEVEL = 1;
 
 export interface AssembleInput {
   plan: StrategyPlan;
@@ -37,6 +32,8 @@ export interface AssembleInput {
   /** e.g. "127.0.0.1:5001/app:1.0" */
   sourceName: string;
   workDir: string;
+  /** Writes the layers; its name goes into the Box's labels. */
+  gzip: GzipCodec;
 }
 
 export interface DroppedSummary {
@@ -64,9 +61,24 @@ export function boxMtime(created: string | undefined): Date {
 }
 
 
-/** Open handles on the scratch pack files, one per file, shared by both layers. */
+/** Read-back windows kept per pack file, and their size. */
+const WINDOWS_PER_PACK = 4;
+const WINDOW_BYTES = 1024 * 1024;
+
+interface Window {
+  offset: number;
+  bytes: Buffer;
+}
+
+/**
+ * The scratch pack files, read back in the Box's (sorted) order. Small files come from 1 MiB windows read
+ * ahead from where a miss starts: packs hold files in their layer's tar order, which is mostly sorted, so one
+ * read serves many files instead of one thread-pool round trip each.
+ */
 class PackFiles {
   private handles = new Map<string, Promise<FileHandle>>();
+  private windows = new Map<string, Window[]>();
+
   get(file: string): Promise<FileHandle> {
     let handle = this.handles.get(file);
     if (!handle) {
@@ -76,9 +88,36 @@ class PackFiles {
     }
     return handle;
   }
+
+  /** The bytes of a small file (at most WINDOW_BYTES). */
+  async read(ref: ContentRef): Promise<Buffer> {
+    const list = this.windows.get(ref.file) ?? [];
+    this.windows.set(ref.file, list);
+    const end = ref.offset + ref.size;
+    for (const [i, w] of list.entries()) {
+      if (ref.offset >= w.offset && end <= w.offset + w.bytes.length) {
+        if (i > 0) list.unshift(...list.splice(i, 1)); // most recently used first
+        return w.bytes.subarray(ref.offset - w.offset, end - w.offset);
+      }
+    }
+    if (list.length >= WINDOWS_PER_PACK) list.pop();
+    // Never a recycled buffer: the caller may still be copying from an older window.
+    const buf = Buffer.allocUnsafe(WINDOW_BYTES);
+    const handle = await this.get(ref.file);
+    let have = 0;
+    while (have < ref.size) {
+      const { bytesRead } = await handle.read(buf, have, WINDOW_BYTES - have, ref.offset + have);
+      if (bytesRead === 0) throw new Error(`scratch file ${ref.file} is shorter than expected`);
+      have += bytesRead;
+    }
+    list.unshift({ offset: ref.offset, bytes: buf.subarray(0, have) });
+    return buf.subarray(0, ref.size);
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([...this.handles.values()].map(async (h) => (await h).close()));
     this.handles.clear();
+    this.windows.clear();
   }
 }
 
@@ -86,8 +125,8 @@ type TarContent = { kind: 'bytes'; bytes: Buffer } | { kind: 'ref'; ref: Content
 type TarItem = { spec: TarEntrySpec; content?: TarContent };
 
 /** Writes a tar+gzip layer in one pass; returns its descriptor facts and the uncompressed digest (diff_id). */
-async function writeLayer(items: Iterable<TarItem>, file: string, packs: PackFiles): Promise<WrittenLayer> {
-  const writer = await GzipLayerWriter.create(file, GZIP_LEVEL);
+async function writeLayer(items: Iterable<TarItem>, file: string, packs: PackFiles, gzip: GzipCodec): Promise<WrittenLayer> {
+  const writer = await GzipLayerWriter.create(file, gzip);
   try {
     for (const item of items) {
       await writer.write(tarHeader(item.spec));
@@ -101,7 +140,8 @@ async function writeLayer(items: Iterable<TarItem>, file: string, packs: PackFil
         const ref = content.ref;
         size = ref.size;
         if (ref.bytes) await writer.write(ref.bytes);
-        else if (size > 0) await writer.copyFrom(await packs.get(ref.file), ref.offset, size, item.spec.path);
+        else if (size <= WINDOW_BYTES / 4) await writer.write(await packs.read(ref));
+        else await writer.copyFrom(await packs.get(ref.file), ref.offset, size, item.spec.path);
       }
       if (size !== (item.spec.size ?? 0)) throw new Error(`${item.spec.path}: wrote ${size} bytes, header says ${item.spec.size}`);
       const rest = size % 512;
@@ -218,9 +258,15 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
   const modulePath = join(outDir, 'module.tar.gz');
   const rootfsPath = join(outDir, 'rootfs.tar.gz');
   try {
-    // The module layer is small; the rootfs layer keeps every core busy on its own.
-    moduleLayer = await writeLayer(moduleItems(), modulePath, packs);
-    rootfsLayer = await writeLayer(rootfsItems(), rootfsPath, packs);
+    // Both at once: with igzip each layer deflates in its own process while this thread builds the tars.
+    const [m, r] = await Promise.allSettled([
+      writeLayer(moduleItems(), modulePath, packs, input.gzip),
+      writeLayer(rootfsItems(), rootfsPath, packs, input.gzip),
+    ]);
+    if (m.status === 'rejected') throw m.reason;
+    if (r.status === 'rejected') throw r.reason;
+    moduleLayer = m.value;
+    rootfsLayer = r.value;
   } finally {
     await packs.close();
   }
@@ -230,6 +276,7 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
     [LABEL_STRATEGY]: plan.strategy,
     [LABEL_SOURCE_DIGEST]: sourceManifest.digest,
     [LABEL_CONVERTER_VERSION]: CONVERTER_VERSION,
+    [LABEL_GZIP]: input.gzip.name,
     [LABEL_RUNNER]: plan.runner,
     ...plan.labels,
   };

@@ -86,7 +86,7 @@ export const DEFAULT_MEMORY_BYTES = 16 * 1024 * 1024;
 const SMALL_FILE_BYTES = 256 * 1024;
 const SLAB_BYTES = 1024 * 1024;
 /** Bigger reads and inflate outputs than Node's 64 KiB / 16 KiB defaults: fewer hops through the stream chain. */
-const INFLATE_CHUNK_BYTES = 256 * 1024;
+const INFLATE_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Appends a layer's kept file bytes to its scratch pack file. Small files are copied into 1 MiB slabs, written

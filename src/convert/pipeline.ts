@@ -5,6 +5,7 @@ import { assembleBox, type BoxArtifact } from './assemble.js';
 import { describeKind, detect, type Detection } from './detect.js';
 import { ConvertError } from './errors.js';
 import { flattenLayers, type FlattenLimits } from './flatten.js';
+import { pickGzip, type GzipCodec } from './gzip/index.js';
 import { addSkipped, emptyReport, timed, type ConversionReport, type Stage } from './report.js';
 import { DEFAULT_PLATFORMS, resolveImage } from './resolve.js';
 import type { RuntimeCatalog } from './runtimes.js';
@@ -40,6 +41,8 @@ export interface ConvertOptions {
   onProgress?: (e: ProgressEvent) => void;
   /** Strategies to try, in order (default: wasi-module, wasm-runtime-wrapper, ruby, native). */
   strategies?: readonly Strategy[];
+  /** Reads the source's gzip layers and writes the Box's (default: igzip when installed, else Node's zlib). */
+  gzip?: GzipCodec;
 }
 
 export type ConvertResult =
@@ -58,6 +61,8 @@ function sourceLabel(name: string, reference: string): string {
 export async function convertImage(source: ImageSource, reference: string, opts: ConvertOptions): Promise<ConvertResult> {
   const report = emptyReport(source.name, reference, CONVERTER_VERSION);
   const progress = opts.onProgress;
+  const gzip = opts.gzip ?? (await pickGzip('auto'));
+  report.gzip = gzip.name;
   try {
     progress?.({ stage: 'resolve', message: sourceLabel(source.name, reference) });
     const image = await timed(report, 'resolve', () => resolveImage(source, reference, opts.platforms ?? DEFAULT_PLATFORMS));
@@ -156,6 +161,7 @@ export async function convertImage(source: ImageSource, reference: string, opts:
         sourceManifest: image.manifest,
         sourceName: sourceLabel(source.name, reference),
         workDir: opts.workDir,
+        gzip,
       }),
     );
     // The pack files are only needed until the layers are written.

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { gzipSync, createGzip } from 'node:zlib';
-import { boxMtime, GZIP_LEVEL } from '../../src/convert/assemble.js';
+import { boxMtime } from '../../src/convert/assemble.js';
+import { GZIP_LEVEL } from '../../src/convert/gzip/index.js';
 import { containedSymlinkTarget as boxSymlinkTarget } from '../../src/oci/rootfs.js';
 
 describe('assemble helpers', () => {

@@ -17,6 +17,7 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   wrk: 'wrk',
+  igzip: 'isal',
 };
 
 const foundTools = new Set<string>();

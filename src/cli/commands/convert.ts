@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pickGzip, type GzipCodec, type GzipPreference } from '../../convert/gzip/index.js';
 import { convertImage, writeBoxToOciLayout, type ProgressEvent } from '../../convert/pipeline.js';
 import { OciRuntimeCatalog } from '../../runtimes/catalog.js';
 import { UpstreamError } from '../../upstream/types.js';
@@ -60,6 +61,7 @@ interface ConvertOptions {
   runtimeRegistry?: string;
   report?: string;
   workDir?: string;
+  gzip: GzipPreference;
 }
 
 export function convertCommand(): Command {
@@ -72,6 +74,7 @@ export function convertCommand(): Command {
     .option('--insecure', 'reach the registry (and the runtime registry) over plain http')
     .option('--runtime-registry <host/repo>', 'pull runtimes the catalog lacks from this repository (tags <name>-<major.minor>)')
     .option('--report <file>', 'also write the report JSON to this file')
+    .addOption(new Option('--gzip <impl>', 'gzip that writes the Box layers: igzip (Debian package isal) when installed, or one by name').choices(['auto', 'igzip', 'zlib']).default('auto'))
     .addOption(new Option('--work-dir <dir>', 'scratch directory (default: a new one under the system temp dir)'))
     .action(async (image: string, opts: ConvertOptions) => {
       process.exitCode = await runConvert(image, opts);
@@ -92,11 +95,20 @@ async function runConvert(
     }
     throw err;
   }
+  let gzip: GzipCodec;
+  try {
+    gzip = await pickGzip(opts.gzip);
+  } catch (err) {
+    process.stderr.write(`boxproxy: ${(err as Error).message}\n`);
+    await opened.close();
+    return EXIT_ERROR;
+  }
   const workDir = opts.workDir ?? (await mkdtemp(join(tmpdir(), 'boxproxy-convert-')));
   const progress = process.stderr.isTTY ? progressLine(process.stderr) : undefined;
   try {
     const result = await convertImage(opened.source, opened.reference, {
       workDir,
+      gzip,
       runtimes: new OciRuntimeCatalog(opts.runtimeRegistry ? { registry: opts.runtimeRegistry, insecure: Boolean(opts.insecure) } : {}),
       ...(opts.platform.length > 0 ? { platforms: opts.platform } : {}),
       ...(progress ? { onProgress: (e: ProgressEvent) => progress.update(e) } : {}),
