@@ -36,6 +36,10 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY config ./config
 COPY --from=runtimes /runtimes/catalog /opt/boxproxy/runtimes
+# igzip (ISA-L) deflates Box layers ~6x faster than zlib (conversion.gzip: auto).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends isal \
+ && rm -rf /var/lib/apt/lists/*
 # The code stays root-owned and read-only to the service; only /data is writable.
 RUN mkdir -p /data && chown node:node /data
 USER node
