@@ -62,7 +62,7 @@ export function boxMtime(created: string | undefined): Date {
 
 
 /** Read-back windows kept per pack file, and their size. */
-const WINDOWS_PER_PACK = 4;
+const WINDOWS_PER_PACK = 2;
 const WINDOW_BYTES = 1024 * 1024;
 
 interface Window {
@@ -71,9 +71,9 @@ interface Window {
 }
 
 /**
- * The scratch pack files, read back in the Box's (sorted) order. Small files come from 1 MiB windows read
- * ahead from where a miss starts: packs hold files in their layer's tar order, which is mostly sorted, so one
- * read serves many files instead of one thread-pool round trip each.
+ * The scratch pack files, read back in the Box's (sorted) order. Small files come from 1 MiB-aligned windows:
+ * packs hold files in their layer's tar order, which is mostly sorted, so one read serves many files instead of
+ * one thread-pool round trip each.
  */
 class PackFiles {
   private handles = new Map<string, Promise<FileHandle>>();
@@ -101,17 +101,20 @@ class PackFiles {
       }
     }
     if (list.length >= WINDOWS_PER_PACK) list.pop();
+    // Aligned, so walking a pack backwards hits as well as forwards; a file across the boundary starts its own.
+    let start = ref.offset - (ref.offset % WINDOW_BYTES);
+    if (end > start + WINDOW_BYTES) start = ref.offset;
     // Never a recycled buffer: the caller may still be copying from an older window.
     const buf = Buffer.allocUnsafe(WINDOW_BYTES);
     const handle = await this.get(ref.file);
     let have = 0;
-    while (have < ref.size) {
-      const { bytesRead } = await handle.read(buf, have, WINDOW_BYTES - have, ref.offset + have);
+    while (have < end - start) {
+      const { bytesRead } = await handle.read(buf, have, WINDOW_BYTES - have, start + have);
       if (bytesRead === 0) throw new Error(`scratch file ${ref.file} is shorter than expected`);
       have += bytesRead;
     }
-    list.unshift({ offset: ref.offset, bytes: buf.subarray(0, have) });
-    return buf.subarray(0, ref.size);
+    list.unshift({ offset: start, bytes: buf.subarray(0, have) });
+    return buf.subarray(ref.offset - start, end - start);
   }
 
   async close(): Promise<void> {
@@ -139,8 +142,7 @@ async function writeLayer(items: Iterable<TarItem>, file: string, packs: PackFil
       } else {
         const ref = content.ref;
         size = ref.size;
-        if (ref.bytes) await writer.write(ref.bytes);
-        else if (size <= WINDOW_BYTES / 4) await writer.write(await packs.read(ref));
+        if (size <= WINDOW_BYTES / 4) await writer.write(await packs.read(ref));
         else await writer.copyFrom(await packs.get(ref.file), ref.offset, size, item.spec.path);
       }
       if (size !== (item.spec.size ?? 0)) throw new Error(`${item.spec.path}: wrote ${size} bytes, header says ${item.spec.size}`);

@@ -72,17 +72,11 @@ export interface FlattenProgress {
 export interface FlattenOptions {
   workDir: string;
   limits?: Partial<FlattenLimits>;
-  /**
-   * Bytes of small files' contents kept in memory as well as in the pack files, so assembling the Box does not
-   * read them back one by one (default DEFAULT_MEMORY_BYTES). Beyond it they are only in the pack files.
-   */
-  memoryBytes?: number;
   onProgress?: (p: FlattenProgress) => void;
 }
 
 const MAX_NOTES = 500;
-export const DEFAULT_MEMORY_BYTES = 16 * 1024 * 1024;
-/** Files up to this size are gathered into slabs (one pack write per slab, kept in memory while the budget lasts). */
+/** Files up to this size are gathered into slabs (one pack write per slab). */
 const SMALL_FILE_BYTES = 256 * 1024;
 const SLAB_BYTES = 1024 * 1024;
 /** Bigger reads and inflate outputs than Node's 64 KiB / 16 KiB defaults: fewer hops through the stream chain. */
@@ -90,19 +84,17 @@ const INFLATE_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Appends a layer's kept file bytes to its scratch pack file. Small files are copied into 1 MiB slabs, written
- * with one call each (not one per file) and, while `budget.left` allows, the slab stays in memory and the files'
- * ContentRefs point into it; big files stream straight to the pack.
+ * with one call each (not one per file); big files stream straight to the pack. File bytes never stay in memory,
+ * so a conversion's memory does not grow with the image (assembling reads them back in 1 MiB windows).
  */
 class PackWriter {
   /** Logical end of the pack: where the next file starts. */
   offset = 0;
   private slab: Buffer | undefined;
   private slabUsed = 0;
-  private slabRetained = false;
   constructor(
     readonly path: string,
     private readonly stream: WriteStream,
-    private readonly budget: { left: number },
   ) {}
 
   /** Room for a small file's bytes; the caller fills `target`. Returns false in `ok` when the pack wants a drain. */
@@ -110,15 +102,12 @@ class PackWriter {
     let ok = true;
     if (!this.slab || this.slabUsed + size > this.slab.length) {
       ok = this.flush();
-      this.slabRetained = this.budget.left >= SLAB_BYTES;
-      if (this.slabRetained) this.budget.left -= SLAB_BYTES;
       this.slab = Buffer.allocUnsafe(SLAB_BYTES);
       this.slabUsed = 0;
     }
     const target = this.slab.subarray(this.slabUsed, this.slabUsed + size);
     this.slabUsed += size;
     const ref: ContentRef = { file: this.path, offset: this.offset, size };
-    if (this.slabRetained) ref.bytes = target;
     this.offset += size;
     return { ref, target, ok };
   }
@@ -215,7 +204,6 @@ export async function flattenLayers(source: ImageSource, layers: readonly Resolv
   };
   const stats: LayerStats[] = [];
   const totals = { entries: 0, tarBytes: 0, inodes: 0 };
-  const memory = { left: opts.memoryBytes ?? DEFAULT_MEMORY_BYTES };
   const scratch = join(opts.workDir, 'flatten');
   await mkdir(scratch, { recursive: true });
 
@@ -236,7 +224,6 @@ export async function flattenLayers(source: ImageSource, layers: readonly Resolv
       note,
       stat,
       totals,
-      memory,
       packPath: join(scratch, `layer-${index}.pack`),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
@@ -254,7 +241,6 @@ interface LayerContext {
   note: (n: FlattenNote) => void;
   stat: LayerStats;
   totals: { entries: number; tarBytes: number; inodes: number };
-  memory: { left: number };
   packPath: string;
   onProgress?: (p: FlattenProgress) => void;
 }
@@ -264,7 +250,7 @@ async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: numb
   const digest = layer.descriptor.digest;
   const blob = await source.openBlob(digest);
   const packStream: WriteStream = createWriteStream(ctx.packPath);
-  const pack = new PackWriter(ctx.packPath, packStream, ctx.memory);
+  const pack = new PackWriter(ctx.packPath, packStream);
   let failure: Error | undefined;
   let failWake: (() => void) | undefined;
   const fail = (err: Error): void => {

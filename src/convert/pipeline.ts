@@ -33,8 +33,6 @@ export interface ConvertOptions {
   /** Platform preference for an index ("os/arch[/variant]"); default linux/amd64, linux/arm64, then the first. */
   platforms?: string[];
   limits?: Partial<FlattenLimits>;
-  /** Small files' bytes kept in memory while flattening (default 16 MiB; see FlattenOptions.memoryBytes). */
-  memoryBytes?: number;
   /** Scratch space; the caller removes it. */
   workDir: string;
   runtimes: RuntimeCatalog;
@@ -75,7 +73,6 @@ export async function convertImage(source: ImageSource, reference: string, opts:
         return await flattenLayers(source, image.layers, {
           workDir: opts.workDir,
           ...(opts.limits ? { limits: opts.limits } : {}),
-          ...(opts.memoryBytes !== undefined ? { memoryBytes: opts.memoryBytes } : {}),
           ...(progress
             ? { onProgress: (p) => progress({ stage: 'flatten', layer: p.layer, layers: p.layers, bytes: p.compressedBytes, totalBytes: p.compressedTotal }) }
             : {}),

@@ -3,15 +3,11 @@ import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { FileKind } from './detect.js';
 
-/**
- * Where a kept file's bytes are: a range of a scratch pack file in the work dir, and for small files while the
- * flatten memory budget lasts, the same bytes in memory too (so assembling never reads them back).
- */
+/** Where a kept file's bytes are: a range of a scratch pack file in the work dir. */
 export interface ContentRef {
   file: string;
   offset: number;
   size: number;
-  bytes?: Buffer;
 }
 
 /** A regular file's data; hard links share one. */
@@ -220,13 +216,11 @@ export class VirtualFs {
 /** A kept file's bytes as a stream. */
 export function openContent(ref: ContentRef): Readable {
   if (ref.size === 0) return Readable.from([]);
-  if (ref.bytes) return Readable.from([ref.bytes]);
   return createReadStream(ref.file, { start: ref.offset, end: ref.offset + ref.size - 1 });
 }
 
 /** A kept file's bytes in memory (for small things: modules to inspect, scripts). */
 export async function readContent(ref: ContentRef): Promise<Buffer> {
-  if (ref.bytes) return Buffer.from(ref.bytes);
   const buf = Buffer.alloc(ref.size);
   if (ref.size === 0) return buf;
   const fh = await open(ref.file, 'r');
