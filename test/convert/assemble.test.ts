@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { gzipSync, createGzip } from 'node:zlib';
 import { boxMtime } from '../../src/convert/assemble.js';
-import { GZIP_LEVEL } from '../../src/convert/gzip/index.js';
+import { ZLIB_LEVEL } from '../../src/convert/gzip/index.js';
 import { containedSymlinkTarget as boxSymlinkTarget } from '../../src/oci/rootfs.js';
 
 describe('assemble helpers', () => {
@@ -24,9 +24,9 @@ describe('assemble helpers', () => {
 
   test("Node's gzip header is fixed: no name, mtime 0, same bytes every time", async () => {
     const data = Buffer.from('same input, same output '.repeat(1000));
-    const a = gzipSync(data, { level: GZIP_LEVEL });
+    const a = gzipSync(data, { level: ZLIB_LEVEL });
     const chunks: Buffer[] = [];
-    const gz = createGzip({ level: GZIP_LEVEL });
+    const gz = createGzip({ level: ZLIB_LEVEL });
     gz.on('data', (c: Buffer) => chunks.push(c));
     const done = new Promise((r) => gz.on('end', r));
     for (let i = 0; i < data.length; i += 1000) gz.write(data.subarray(i, i + 1000));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { list, type ReadEntry } from 'tar';
-import { igzipCodec, igzipVersion, zlibCodec, type GzipCodec } from '../../src/convert/gzip/index.js';
+import { IGZIP_LEVEL, igzipCodec, igzipVersion, ZLIB_LEVEL, zlibCodec, type GzipCodec } from '../../src/convert/gzip/index.js';
 import { BLOCK_BYTES, GzipLayerWriter } from '../../src/convert/layer-writer.js';
 import { TAR_END, tarHeader } from '../../src/convert/tar-writer.js';
 import { skipUnlessTools } from '../helpers/proc.js';
@@ -48,8 +48,8 @@ async function writeAll(codec: GzipCodec, path: string, tar: Buffer, pieces: num
 
 const igzipSkip = skipUnlessTools('igzip');
 const codecs: Array<{ name: string; skip: string | false; codec: () => Promise<GzipCodec> }> = [
-  { name: 'zlib', skip: false, codec: async () => zlibCodec(1) },
-  { name: 'igzip', skip: igzipSkip, codec: async () => igzipCodec('igzip', (await igzipVersion()) ?? '?', 1) },
+  { name: 'zlib', skip: false, codec: async () => zlibCodec(ZLIB_LEVEL) },
+  { name: 'igzip', skip: igzipSkip, codec: async () => igzipCodec('igzip', (await igzipVersion()) ?? '?', IGZIP_LEVEL) },
 ];
 
 for (const c of codecs) {
