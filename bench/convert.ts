@@ -590,7 +590,7 @@ export function convertSection(main: ConvertBenchResult, sweep: readonly Convert
   if (big && small && big !== small) {
     const perHundred = ((big.peakRssBytes - small.peakRssBytes) / (big.image.compressedBytes - small.image.compressedBytes)) * 100;
     notes.push(
-      `Peak RSS grows by about ${fmt(perHundred)} MiB per 100 MiB of image between the smallest and largest image above, from about ${fmt(mib(main.startRssBytes))} MiB for Node with the converter loaded: file contents go to scratch pack files, with a fixed in-memory budget (16 MiB) for small files; what grows is the in-memory file tree (${fmt(small.image.files)} to ${fmt(big.image.files)} files). The runs at other sizes are single runs; their times are less steady than the medians above.`,
+      `Peak RSS grows by about ${fmt(perHundred)} MiB per 100 MiB of image between the smallest and largest image above, from about ${fmt(mib(main.startRssBytes))} MiB for Node with the converter loaded: file contents go to scratch pack files and come back through a few 1 MiB windows; what grows is the in-memory file tree (${fmt(small.image.files)} to ${fmt(big.image.files)} files). The runs at other sizes are single runs; their times are less steady than the medians above.`,
     );
   }
   return {
