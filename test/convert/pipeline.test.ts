@@ -6,6 +6,8 @@ import { list, type ReadEntry } from 'tar';
 import { RUBY_WASM_BOX_PATH } from '../../src/convert/strategies/ruby.js';
 import { convertImage, writeBoxToOciLayout, type ConvertOptions, type ConvertResult } from '../../src/convert/pipeline.js';
 import { NpmRuntimeCatalog } from '../../src/convert/runtimes.js';
+import { pickGzip, ZLIB_LEVEL, zlibCodec } from '../../src/convert/gzip/index.js';
+import { skipUnlessTools } from '../helpers/proc.js';
 import { OciLayoutSource } from '../../src/image/oci-layout.js';
 import type { ImageConfig, ImageManifest } from '../../src/oci/types.js';
 import { sha256 } from '../../src/oci/digest.js';
@@ -124,6 +126,9 @@ describe('convertImage', () => {
     assert.equal(labels['dev.boxproxy.runner'], 'wasi');
     assert.equal(labels['dev.boxproxy.source.digest'], r.report.source.digest);
     assert.ok(labels['dev.boxproxy.converter.version']);
+    // Which gzip wrote the layers: the bytes depend on it.
+    assert.equal(labels['dev.boxproxy.converter.gzip'], (await pickGzip()).name);
+    assert.equal(r.report.gzip, labels['dev.boxproxy.converter.gzip']);
     assert.equal(manifest.subject?.digest, r.report.source.digest);
     assert.equal(manifest.annotations?.['org.opencontainers.image.base.digest'], r.report.source.digest);
     assert.match(manifest.annotations?.['org.opencontainers.image.base.name'] ?? '', /^oci-layout:/);
@@ -306,6 +311,19 @@ describe('convertImage', () => {
     assert.equal(over.kind, 'unconvertible');
     assert.match(over.kind === 'unconvertible' ? over.reason : '', /maxFileBytes/);
     assert.ok(over.report.skipped.some((s) => /maxFileBytes/.test(s.reason)));
+  });
+
+  test('the gzip changes the layer bytes, never the tars: igzip and zlib Boxes have the same diff_ids', { skip: skipUnlessTools('igzip') }, async () => {
+    const spec: ImageSpec = {
+      config: { Cmd: ['/app/hello.wasm'] },
+      layers: [{ entries: [dir('app'), file('app/hello.wasm', hello, 0o755), file('app/data.txt', 'some text\n'.repeat(5000))] }],
+    };
+    const viaIgzip = boxOf(await convert(spec, { gzip: await pickGzip('igzip') }));
+    const viaZlib = boxOf(await convert(spec, { gzip: zlibCodec(ZLIB_LEVEL) }));
+    assert.deepEqual(viaIgzip.config.rootfs.diff_ids, viaZlib.config.rootfs.diff_ids);
+    assert.notEqual(viaIgzip.manifest.layers[1]?.digest, viaZlib.manifest.layers[1]?.digest);
+    assert.match(viaIgzip.config.config?.Labels?.['dev.boxproxy.converter.gzip'] ?? '', /^igzip /);
+    assert.match(viaZlib.config.config?.Labels?.['dev.boxproxy.converter.gzip'] ?? '', /^zlib /);
   });
 
   test('big and many files come back from the scratch packs intact, in tar order and against it', async () => {
