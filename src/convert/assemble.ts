@@ -73,7 +73,8 @@ interface Window {
 /**
  * The scratch pack files, read back in the Box's (sorted) order. Small files come from 1 MiB-aligned windows:
  * packs hold files in their layer's tar order, which is mostly sorted, so one read serves many files instead of
- * one thread-pool round trip each.
+ * one thread-pool round trip each. One reader per layer being written: a window's buffer is reused when it is
+ * evicted, which is safe only because that layer's writer has copied the bytes it was given before it asks again.
  */
 class PackFiles {
   private handles = new Map<string, Promise<FileHandle>>();
@@ -100,12 +101,12 @@ class PackFiles {
         return w.bytes.subarray(ref.offset - w.offset, end - w.offset);
       }
     }
-    if (list.length >= WINDOWS_PER_PACK) list.pop();
+    const evicted = list.length >= WINDOWS_PER_PACK ? list.pop() : undefined;
     // Aligned, so walking a pack backwards hits as well as forwards; a file across the boundary starts its own.
     let start = ref.offset - (ref.offset % WINDOW_BYTES);
     if (end > start + WINDOW_BYTES) start = ref.offset;
-    // Never a recycled buffer: the caller may still be copying from an older window.
-    const buf = Buffer.allocUnsafe(WINDOW_BYTES);
+    // A fresh 1 MiB buffer per miss keeps the GC busy.
+    const buf = evicted ? Buffer.from(evicted.bytes.buffer, evicted.bytes.byteOffset, WINDOW_BYTES) : Buffer.allocUnsafeSlow(WINDOW_BYTES);
     const handle = await this.get(ref.file);
     let have = 0;
     while (have < end - start) {
@@ -128,8 +129,9 @@ type TarContent = { kind: 'bytes'; bytes: Buffer } | { kind: 'ref'; ref: Content
 type TarItem = { spec: TarEntrySpec; content?: TarContent };
 
 /** Writes a tar+gzip layer in one pass; returns its descriptor facts and the uncompressed digest (diff_id). */
-async function writeLayer(items: Iterable<TarItem>, file: string, packs: PackFiles, gzip: GzipCodec): Promise<WrittenLayer> {
+async function writeLayer(items: Iterable<TarItem>, file: string, gzip: GzipCodec): Promise<WrittenLayer> {
   const writer = await GzipLayerWriter.create(file, gzip);
+  const packs = new PackFiles();
   try {
     for (const item of items) {
       await writer.write(tarHeader(item.spec));
@@ -153,6 +155,8 @@ async function writeLayer(items: Iterable<TarItem>, file: string, packs: PackFil
   } catch (err) {
     await writer.abort();
     throw err;
+  } finally {
+    await packs.close();
   }
   return writer.finish();
 }
@@ -168,7 +172,6 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
   const mtime = boxMtime(sourceConfig.created);
   const outDir = join(workDir, 'box');
   await mkdir(outDir, { recursive: true });
-  const packs = new PackFiles();
   const exclude = new Set(plan.excludePaths);
   const droppedBy = new Map<string, DroppedSummary>();
   const drop = (reason: string, bytes: number): void => {
@@ -259,18 +262,13 @@ export async function assembleBox(input: AssembleInput): Promise<AssembleResult>
   let rootfsLayer: WrittenLayer;
   const modulePath = join(outDir, 'module.tar.gz');
   const rootfsPath = join(outDir, 'rootfs.tar.gz');
-  try {
-    // Both at once: with igzip each layer deflates in its own process while this thread builds the tars.
-    const [m, r] = await Promise.allSettled([
-      writeLayer(moduleItems(), modulePath, packs, input.gzip),
-      writeLayer(rootfsItems(), rootfsPath, packs, input.gzip),
-    ]);
+  {
+    // Both at once: with igzip each layer deflates in its own processes while this thread builds the tars.
+    const [m, r] = await Promise.allSettled([writeLayer(moduleItems(), modulePath, input.gzip), writeLayer(rootfsItems(), rootfsPath, input.gzip)]);
     if (m.status === 'rejected') throw m.reason;
     if (r.status === 'rejected') throw r.reason;
     moduleLayer = m.value;
     rootfsLayer = r.value;
-  } finally {
-    await packs.close();
   }
 
   const labels: Record<string, string> = {
