@@ -64,6 +64,12 @@ export class InflightBlob extends EventEmitter {
   }
 }
 
+/**
+ * Bytes per read of a tail reader. Small: a herd has one reader per client, each holding a chunk or two, and the
+ * pace is the upstream's anyway (20 readers of 1 MiB chunks peaked ~40 MiB higher than of 256 KiB ones).
+ */
+const TAIL_READ_BYTES = 256 * 1024;
+
 class TailReader extends Readable {
   private fh: FileHandle | undefined;
   private waiting = false;
@@ -79,7 +85,7 @@ class TailReader extends Readable {
     private pos: number,
     private readonly end: number,
   ) {
-    super({ highWaterMark: 1 << 20 });
+    super({ highWaterMark: TAIL_READ_BYTES });
     blob.on('progress', this.onProgress);
   }
 
@@ -111,7 +117,7 @@ class TailReader extends Readable {
       else this.waiting = true;
       return;
     }
-    const len = Math.min(limit - this.pos, 1 << 20);
+    const len = Math.min(limit - this.pos, TAIL_READ_BYTES);
     const buf = Buffer.allocUnsafe(len);
     (this.fh as FileHandle).read(buf, 0, len, this.pos).then(
       ({ bytesRead }) => {
