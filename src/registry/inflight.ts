@@ -13,6 +13,12 @@ export class InflightBlob extends EventEmitter {
   written = 0;
   done = false;
   failure: Error | undefined;
+  /**
+   * The last bytes written, as the buffers that came from upstream (oldest first, RECENT_BYTES or a little more):
+   * a reader keeping up takes them from memory instead of reading them back from the file.
+   */
+  private recent: Array<{ start: number; buf: Buffer }> = [];
+  private recentBytes = 0;
 
   constructor(
     readonly tmpPath: string,
@@ -34,6 +40,7 @@ export class InflightBlob extends EventEmitter {
       fh.writev(buffers, this.written).then(
         ({ bytesWritten }) => {
           if (bytesWritten !== total) return cb(new Error(`short write to ${this.tmpPath}: ${bytesWritten} of ${total} bytes`));
+          this.remember(buffers);
           this.written += bytesWritten;
           this.emit('progress');
           cb();
@@ -48,6 +55,33 @@ export class InflightBlob extends EventEmitter {
     });
   }
 
+  private remember(buffers: Buffer[]): void {
+    let at = this.written;
+    for (const buf of buffers) {
+      this.recent.push({ start: at, buf });
+      at += buf.length;
+      this.recentBytes += buf.length;
+    }
+    while (this.recent.length > 1 && this.recentBytes - (this.recent[0] as { buf: Buffer }).buf.length >= RECENT_BYTES) {
+      this.recentBytes -= (this.recent.shift() as { buf: Buffer }).buf.length;
+    }
+  }
+
+  /** Bytes [pos, limit) from memory, at most `max` of them, when they are all still there; else undefined. */
+  fromMemory(pos: number, limit: number, max: number): Buffer[] | undefined {
+    const first = this.recent[0];
+    if (!first || pos < first.start || limit > this.written) return undefined;
+    const out: Buffer[] = [];
+    const want = Math.min(limit, pos + max);
+    for (const { start, buf } of this.recent) {
+      const end = start + buf.length;
+      if (end <= pos) continue;
+      if (start >= want) break;
+      out.push(buf.subarray(Math.max(0, pos - start), Math.min(buf.length, want - start)));
+    }
+    return out;
+  }
+
   finish(): void {
     this.done = true;
     this.emit('progress');
@@ -55,6 +89,8 @@ export class InflightBlob extends EventEmitter {
 
   fail(err: Error): void {
     this.failure = err;
+    this.recent = [];
+    this.recentBytes = 0;
     this.emit('progress');
   }
 
@@ -69,6 +105,8 @@ export class InflightBlob extends EventEmitter {
  * pace is the upstream's anyway (20 readers of 1 MiB chunks peaked ~40 MiB higher than of 256 KiB ones).
  */
 const TAIL_READ_BYTES = 256 * 1024;
+/** How much of the newest upstream data an in-flight blob keeps in memory for readers at the front. */
+const RECENT_BYTES = 4 * 1024 * 1024;
 
 class TailReader extends Readable {
   private fh: FileHandle | undefined;
@@ -115,6 +153,15 @@ class TailReader extends Readable {
     if (this.pos >= limit) {
       if (b.done || this.pos >= this.end) this.push(null);
       else this.waiting = true;
+      return;
+    }
+    const fresh = b.fromMemory(this.pos, limit, TAIL_READ_BYTES);
+    if (fresh) {
+      // Keeping up with the upstream: its own buffers, no read back. _read asks again for more.
+      for (const piece of fresh) {
+        this.pos += piece.length;
+        this.push(piece);
+      }
       return;
     }
     const len = Math.min(limit - this.pos, TAIL_READ_BYTES);

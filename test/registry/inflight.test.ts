@@ -52,3 +52,26 @@ test('the last byte is held back until verification; a failure cuts every reader
   await fh.close();
   assert.match(String(err?.message), /digest mismatch/);
 });
+
+test('readers at the front take fresh bytes from memory, readers behind from the file: both get every byte in order', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'boxproxy-inflight-')), 'blob');
+  const fh = await open(path, 'w+');
+  const chunk = (i: number): Buffer => Buffer.alloc(300 * 1024 + i, i % 251);
+  const expected = Buffer.concat(Array.from({ length: 40 }, (_, i) => chunk(i)));
+  const blob = new InflightBlob(path, expected.length);
+  const sink = blob.sink(fh);
+  const write = (b: Buffer) => new Promise<void>((res, rej) => sink.write(b, (e) => (e ? rej(e) : res())));
+  const front = collect(blob.reader());
+  const ranged = collect(blob.reader({ start: 1000, end: 5 * 1024 * 1024 }));
+  let late: Promise<Buffer> | undefined;
+  for (let i = 0; i < 40; i++) {
+    await write(chunk(i));
+    // Starts once more than the in-memory window has gone by: it must catch up from the file.
+    if (i === 30) late = collect(blob.reader());
+  }
+  blob.finish();
+  await fh.close();
+  assert.ok((await front).equals(expected));
+  assert.ok((await ranged).equals(expected.subarray(1000, 5 * 1024 * 1024 + 1)));
+  assert.ok((await (late as Promise<Buffer>)).equals(expected));
+});
