@@ -10,12 +10,14 @@ import { Readable, Writable } from 'node:stream';
  * every reader with an error instead of a clean, wrong response.
  */
 export class InflightBlob extends EventEmitter {
+  /** Bytes received from upstream, and the part of them already in the temp file. */
+  received = 0;
   written = 0;
   done = false;
   failure: Error | undefined;
   /**
-   * The last bytes written, as the buffers that came from upstream (oldest first, RECENT_BYTES or a little more):
-   * a reader keeping up takes them from memory instead of reading them back from the file.
+   * The newest bytes received, as the buffers that came from upstream (oldest first, RECENT_BYTES or a little
+   * more): a reader keeping up sends them from memory, without waiting for the file write or reading them back.
    */
   private recent: Array<{ start: number; buf: Buffer }> = [];
   private recentBytes = 0;
@@ -37,10 +39,12 @@ export class InflightBlob extends EventEmitter {
   sink(fh: FileHandle): Writable {
     const append = (buffers: Buffer[], cb: (err?: Error | null) => void) => {
       const total = buffers.reduce((n, b) => n + b.length, 0);
+      this.remember(buffers);
+      this.received += total;
+      this.emit('progress');
       fh.writev(buffers, this.written).then(
         ({ bytesWritten }) => {
           if (bytesWritten !== total) return cb(new Error(`short write to ${this.tmpPath}: ${bytesWritten} of ${total} bytes`));
-          this.remember(buffers);
           this.written += bytesWritten;
           this.emit('progress');
           cb();
@@ -56,7 +60,7 @@ export class InflightBlob extends EventEmitter {
   }
 
   private remember(buffers: Buffer[]): void {
-    let at = this.written;
+    let at = this.received;
     for (const buf of buffers) {
       this.recent.push({ start: at, buf });
       at += buf.length;
@@ -70,7 +74,7 @@ export class InflightBlob extends EventEmitter {
   /** Bytes [pos, limit) from memory, at most `max` of them, when they are all still there; else undefined. */
   fromMemory(pos: number, limit: number, max: number): Buffer[] | undefined {
     const first = this.recent[0];
-    if (!first || pos < first.start || limit > this.written) return undefined;
+    if (!first || pos < first.start || limit > this.received) return undefined;
     const out: Buffer[] = [];
     const want = Math.min(limit, pos + max);
     for (const { start, buf } of this.recent) {
@@ -106,7 +110,7 @@ export class InflightBlob extends EventEmitter {
  */
 const TAIL_READ_BYTES = 256 * 1024;
 /** How much of the newest upstream data an in-flight blob keeps in memory for readers at the front. */
-const RECENT_BYTES = 4 * 1024 * 1024;
+const RECENT_BYTES = 8 * 1024 * 1024;
 
 class TailReader extends Readable {
   private fh: FileHandle | undefined;
@@ -148,7 +152,7 @@ class TailReader extends Readable {
       this.destroy(b.failure);
       return;
     }
-    const available = b.done ? b.written : b.written - 1;
+    const available = b.done ? b.received : b.received - 1;
     const limit = Math.min(available, this.end);
     if (this.pos >= limit) {
       if (b.done || this.pos >= this.end) this.push(null);
@@ -164,7 +168,13 @@ class TailReader extends Readable {
       }
       return;
     }
-    const len = Math.min(limit - this.pos, TAIL_READ_BYTES);
+    // Behind the bytes in memory: from the file, as far as it is written.
+    const fileLimit = Math.min(limit, b.written);
+    if (this.pos >= fileLimit) {
+      this.waiting = true;
+      return;
+    }
+    const len = Math.min(fileLimit - this.pos, TAIL_READ_BYTES);
     const buf = Buffer.allocUnsafe(len);
     (this.fh as FileHandle).read(buf, 0, len, this.pos).then(
       ({ bytesRead }) => {
