@@ -68,7 +68,12 @@ class ZlibMembersEncoder implements GzipEncoder {
   }
 
   async end(): Promise<GzipWritten> {
-    while (this.inFlight.length > 0) await this.writeOldest();
+    try {
+      while (this.inFlight.length > 0) await this.writeOldest();
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
     return this.out.close();
   }
 
