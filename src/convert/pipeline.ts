@@ -39,7 +39,7 @@ export interface ConvertOptions {
   onProgress?: (e: ProgressEvent) => void;
   /** Strategies to try, in order (default: wasi-module, wasm-runtime-wrapper, ruby, native). */
   strategies?: readonly Strategy[];
-  /** Reads the source's gzip layers and writes the Box's (default: igzip when installed, else Node's zlib). */
+  /** Writes the Box's gzip layers (default: igzip when installed, else Node's zlib); source layers are read with zlib. */
   gzip?: GzipCodec;
 }
 

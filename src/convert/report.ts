@@ -13,7 +13,7 @@ export interface StrategyVerdict {
 /** The JSON conversion report (`boxproxy convert` prints it). */
 export interface ConversionReport {
   converterVersion: string;
-  /** The gzip implementation that read the source layers and wrote the Box's (the Box's bytes depend on it). */
+  /** The gzip implementation that wrote the Box's layers (their bytes depend on it). */
   gzip?: string;
   source: {
     name: string;
