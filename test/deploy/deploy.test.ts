@@ -56,6 +56,7 @@ test('the container config listens on 0.0.0.0:5000 and stores in /data', () => {
   const config = loadConfig(join(ROOT, 'config/container.yaml'));
   assert.equal(config.listen, '0.0.0.0:5000');
   assert.equal(config.storage.path, '/data');
+  assert.equal(config.conversion.gzip, 'igzip', 'the image installs isal');
 });
 
 test('every deploy/ YAML document parses and is a Kubernetes object', () => {
@@ -74,6 +75,7 @@ test('the ConfigMap carries a valid boxproxy config', () => {
   const config = parseConfig(parseYaml(text), 'ConfigMap boxproxy');
   assert.equal(config.storage.path, '/data');
   assert.equal(config.listen, '0.0.0.0:5000');
+  assert.equal(config.conversion.gzip, 'igzip', 'the image installs isal');
 });
 
 interface Probe {
@@ -167,6 +169,9 @@ test('the Dockerfile runs the container config as a non-root user with /data and
     'build, Wasm runtimes and runtime stages',
   );
   assert.match(text, /^COPY --from=runtimes \/runtimes\/catalog \S+$/m, 'the runtime catalog is baked in');
+  // The container config requires igzip: the runtime stage must install it.
+  const runtimeStage = text.slice(text.search(/^FROM \S+ AS runtime$/m));
+  assert.match(runtimeStage, /apt-get install -y --no-install-recommends isal\b/);
 });
 
 test('every deploy/ file is covered by a check above', () => {
