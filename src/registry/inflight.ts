@@ -109,7 +109,10 @@ export class InflightBlob extends EventEmitter {
  * pace is the upstream's anyway (20 readers of 1 MiB chunks peaked ~40 MiB higher than of 256 KiB ones).
  */
 const TAIL_READ_BYTES = 256 * 1024;
-/** How much of the newest upstream data an in-flight blob keeps in memory for readers at the front. */
+/**
+ * How much of the newest upstream data an in-flight blob keeps in memory for readers at the front: more than the
+ * sink queues for the file (4 MiB), so such a reader never waits on a file write.
+ */
 const RECENT_BYTES = 8 * 1024 * 1024;
 
 class TailReader extends Readable {
