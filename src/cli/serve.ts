@@ -50,7 +50,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     const keyPath = signingKeyPath(config);
     const { key, created } = await loadOrCreateKey(keyPath, { warn: (msg: string) => logger.warn(msg) });
     logger.info({ keyPath, fingerprint: key.fingerprint, created }, created ? 'generated a Box signing key' : 'loaded the Box signing key');
-    // Says at start-up which gzip writes Boxes, and stops it when igzip is required and missing.
+    // Resolved once: conversion workers get the result, and start-up stops when igzip is required and missing.
     const gzip = await pickGzip(conv.gzip);
     logger.info({ gzip: gzip.name }, 'Box layers are written with ' + gzip.name);
     const conversionStore = new ConversionStore(root);
@@ -71,7 +71,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
         exclude: conv.exclude,
         maxImageBytes: conv.maxImageBytes,
         runtimes: conv.runtimes,
-        gzip: conv.gzip,
+        gzip: gzip.spec,
       },
       logger,
     );

@@ -1,5 +1,5 @@
 import type { ConversionReport } from '../convert/report.js';
-import type { GzipPreference } from '../convert/gzip/index.js';
+import type { GzipSpec } from '../convert/gzip/index.js';
 import type { RuntimeSourceOptions } from '../runtimes/catalog.js';
 
 /** What the server hands a conversion worker (structured-clone safe). */
@@ -11,8 +11,8 @@ export interface WorkerRequest {
   limits?: { maxEntries?: number; maxBytes?: number; maxFileBytes?: number; maxRatio?: number };
   /** Runtime catalog directory and registry (config conversion.runtimes); default catalog, no registry when absent. */
   runtimes?: RuntimeSourceOptions;
-  /** Which gzip writes the Box's layers (config conversion.gzip); default auto. */
-  gzip?: GzipPreference;
+  /** The gzip that writes the Box's layers, resolved once at start-up (config conversion.gzip); default auto. */
+  gzip?: GzipSpec;
 }
 
 export type WorkerResult =

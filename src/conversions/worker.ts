@@ -1,7 +1,7 @@
 // Runs one conversion in a worker thread, so a crash, a runaway image or a
 // CPU-heavy flatten never blocks or kills the thread serving pulls.
 import { parentPort, workerData } from 'node:worker_threads';
-import { pickGzip } from '../convert/gzip/index.js';
+import { gzipCodec, pickGzip } from '../convert/gzip/index.js';
 import { convertImage } from '../convert/pipeline.js';
 import { OciRuntimeCatalog } from '../runtimes/catalog.js';
 import type { FlattenLimits } from '../convert/flatten.js';
@@ -15,7 +15,7 @@ async function run(req: WorkerRequest): Promise<WorkerResult> {
   const result = await convertImage(source, manifest.digest, {
     workDir: req.workDir,
     runtimes: OciRuntimeCatalog.fromOptions(req.runtimes),
-    gzip: await pickGzip(req.gzip),
+    gzip: req.gzip ? gzipCodec(req.gzip) : await pickGzip('auto'),
     ...(limits ? { limits } : {}),
   });
   if (result.kind === 'unconvertible') return { kind: 'unconvertible', reason: result.reason, report: result.report };

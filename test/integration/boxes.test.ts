@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pickGzip } from '../../src/convert/gzip/index.js';
 import { sha256 } from '../../src/oci/digest.js';
 import { DOCKER_LIST, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import type { ImageIndex, ImageManifest } from '../../src/oci/types.js';
@@ -107,6 +108,11 @@ describe('Boxes through boxproxy with skopeo and the Box runner', { skip: skipUn
       `docker://${proxy.host}/boxes/hello:1`, `oci:${layout}:1`]);
     const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as ImageIndex;
     assert.equal(top.manifests[0]?.digest, converted.box, 'the layout holds the Box manifest, byte for byte');
+    // The conversion worker wrote the layers with the gzip this machine resolves to (igzip when installed).
+    const blob = async (digest: string): Promise<string> => readFile(join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length)), 'utf8');
+    const boxManifest = JSON.parse(await blob(top.manifests[0]?.digest ?? '')) as { config: { digest: string } };
+    const boxConfig = JSON.parse(await blob(boxManifest.config.digest)) as { config: { Labels: Record<string, string> } };
+    assert.equal(boxConfig.config.Labels['dev.boxproxy.converter.gzip'], (await pickGzip('auto')).name);
     // The image's Cmd reads a file relative to WorkingDir, an env var from the config, and exits 7.
     const ran = await runBoxLayout(layout, { cacheDir: join(work, 'cache') });
     assert.equal(ran.stdout, expectedHelloOutput({

@@ -154,6 +154,7 @@ export function igzipVersion(bin = 'igzip'): Promise<string | undefined> {
 export function igzipCodec(bin: string, version: string, level: number): GzipCodec {
   return {
     name: `igzip ${version} level ${level}`,
+    spec: { kind: 'igzip', bin, version, level },
     encoder: async (path) => new IgzipEncoder(bin, level, await HashedFile.create(path), path),
   };
 }

@@ -1,8 +1,8 @@
 import { igzipCodec, igzipVersion } from './igzip.js';
-import type { GzipCodec } from './types.js';
+import type { GzipCodec, GzipSpec } from './types.js';
 import { zlibCodec } from './zlib.js';
 
-export type { GzipCodec, GzipEncoder } from './types.js';
+export type { GzipCodec, GzipEncoder, GzipSpec } from './types.js';
 export type { GzipWritten } from './output.js';
 export { igzipCodec, igzipVersion } from './igzip.js';
 export { looksIncompressible, zlibCodec } from './zlib.js';
@@ -28,4 +28,9 @@ export async function pickGzip(preference: GzipPreference = 'auto', igzipPath = 
   if (version !== undefined) return igzipCodec(igzipPath, version, IGZIP_LEVEL);
   if (preference === 'igzip') throw new Error(`gzip is set to igzip but ${igzipPath} cannot be run (Debian: apt-get install isal)`);
   return zlibCodec(ZLIB_LEVEL);
+}
+
+/** The codec a spec describes (a spec comes from `codec.spec`, resolved once, e.g. at start-up). */
+export function gzipCodec(spec: GzipSpec): GzipCodec {
+  return spec.kind === 'igzip' ? igzipCodec(spec.bin, spec.version, spec.level) : zlibCodec(spec.level);
 }

@@ -13,10 +13,14 @@ export interface GzipEncoder {
   abort(): Promise<void>;
 }
 
+/** A resolved codec in plain data (structured-clone safe): what a conversion worker rebuilds it from. */
+export type GzipSpec = { kind: 'igzip'; bin: string; version: string; level: number } | { kind: 'zlib'; level: number };
+
 /** One gzip implementation (for writing; layers are always read with Node's zlib). */
 export interface GzipCodec {
   /** What made the bytes, e.g. "igzip 2.30.0 level 1" (Boxes record it: the bytes depend on it). */
   readonly name: string;
+  readonly spec: GzipSpec;
   encoder(path: string): Promise<GzipEncoder>;
 }
 

@@ -87,6 +87,7 @@ class ZlibMembersEncoder implements GzipEncoder {
 export function zlibCodec(level: number): GzipCodec {
   return {
     name: `zlib ${process.versions.zlib ?? '?'} level ${level}`,
+    spec: { kind: 'zlib', level },
     encoder: async (path) => new ZlibMembersEncoder(await HashedFile.create(path), level),
   };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { igzipCodec, pickGzip } from '../../../src/convert/gzip/index.js';
+import { gzipCodec, igzipCodec, pickGzip } from '../../../src/convert/gzip/index.js';
 import { GzipLayerWriter } from '../../../src/convert/layer-writer.js';
 import { skipUnlessTools } from '../../helpers/proc.js';
 import { tempDir } from '../helpers.js';
@@ -20,6 +20,14 @@ describe('picking the gzip', () => {
     assert.match((await pickGzip('auto', join(root, 'no-such-igzip'))).name, /^zlib .* level 1$/);
     assert.match((await pickGzip('zlib')).name, /^zlib /);
     await assert.rejects(pickGzip('igzip', join(root, 'no-such-igzip')), /cannot be run \(Debian: apt-get install isal\)/);
+  });
+
+  test('a codec travels to a worker as its spec and comes back the same', { skip: skipUnlessTools('igzip') }, async () => {
+    for (const codec of [await pickGzip('igzip'), await pickGzip('zlib')]) {
+      const again = gzipCodec(structuredClone(codec.spec));
+      assert.equal(again.name, codec.name);
+      assert.deepEqual(again.spec, codec.spec);
+    }
   });
 });
 
