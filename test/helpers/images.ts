@@ -1,6 +1,7 @@
 // Small test images built without docker: an OCI image layout written here (layers are real tars, so containerd
 // can unpack them and diff_ids are right), optionally multi-platform, optionally with Docker schema2 media types,
 // pushed to a registry with skopeo.
+import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -289,5 +290,19 @@ export async function skopeoCopyToDir(
   } catch (err) {
     await removeTempDir(dir);
     throw err;
+  }
+}
+
+/**
+ * Asserts that skopeo gets exactly `digest` for `ref`: `skopeo inspect --raw` (unless `inspect` is false) and
+ * `skopeo copy --all` into a `dir:` layout, which keeps the top manifest byte for byte.
+ */
+export async function assertSkopeoGetsDigest(ref: string, digest: string, opts: { inspect?: boolean } = {}): Promise<void> {
+  if (opts.inspect !== false) assert.equal(await skopeoInspectDigest(ref), digest, ref);
+  const pulled = await skopeoCopyToDir(ref);
+  try {
+    assert.equal(pulled.digest, digest, ref);
+  } finally {
+    await pulled.remove();
   }
 }

@@ -2,7 +2,7 @@
 // credentials, clients stay anonymous, and the credentials never reach a client or the log.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildImage, pushImage, skopeo, skopeoCopyToDir, skopeoInspectDigest, type BuiltImage } from '../helpers/images.js';
+import { assertSkopeoGetsDigest, buildImage, pushImage, skopeo, type BuiltImage } from '../helpers/images.js';
 import { skipUnlessTools } from '../helpers/proc.js';
 import { startTestProxy, upstreamOf, type TestProxy } from '../helpers/proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -39,13 +39,7 @@ for (const mode of ['basic', 'token'] as const) {
       // From here on only boxproxy talks to the upstream (and its token endpoint).
       const tokenRequestsBefore = registry.tokenServer?.requests.length ?? 0;
       for (const ref of [`${proxy.host}/${repo}:v1`, `${proxy.host}/${repo}@${image.digest}`]) {
-        assert.equal(await skopeoInspectDigest(ref), image.digest, ref);
-        const pulled = await skopeoCopyToDir(ref);
-        try {
-          assert.equal(pulled.digest, image.digest, ref);
-        } finally {
-          await pulled.remove();
-        }
+        await assertSkopeoGetsDigest(ref, image.digest);
       }
       if (mode === 'token') {
         const requests = (registry.tokenServer?.requests ?? []).slice(tokenRequestsBefore);

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { hexOf, sha256 } from '../../src/oci/digest.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-import { buildImage, pushImage, skopeoCopyToDir, skopeoInspectDigest, type BuiltImage } from '../helpers/images.js';
+import { assertSkopeoGetsDigest, buildImage, pushImage, skopeoCopyToDir, skopeoInspectDigest, type BuiltImage } from '../helpers/images.js';
 import { skipUnlessTools } from '../helpers/proc.js';
 import { startTestProxy, upstreamOf, type TestProxy } from '../helpers/proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -77,9 +77,7 @@ describe('upstream down after warm-up', { skip: skipUnlessTools('docker-registry
     await registry.kill();
 
     for (const ref of [`${proxy.host}/down/app:v1`, `${proxy.host}/down/app@${image.digest}`]) {
-      const pulled = await skopeoCopyToDir(ref);
-      assert.equal(pulled.digest, image.digest, ref);
-      await pulled.remove();
+      await assertSkopeoGetsDigest(ref, image.digest, { inspect: false });
     }
     const res = await fetch(`${proxy.url}/v2/down/never-pulled/manifests/v1`, { headers: { accept: ACCEPT } });
     const text = await res.text();

@@ -5,7 +5,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
-import { buildImage, pushImage, skopeoCopyToDir, skopeoInspectDigest, type BuiltImage } from '../helpers/images.js';
+import { assertSkopeoGetsDigest, buildImage, pushImage, skopeoCopyToDir, type BuiltImage } from '../helpers/images.js';
 import { skipUnlessTools } from '../helpers/proc.js';
 import { startTestProxy, upstreamOf, type TestProxy } from '../helpers/proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -48,10 +48,7 @@ describe('restart keeps the cache', { skip: skipUnlessTools('docker-registry', '
     assert.equal(existsSync(leftover), false, `leftovers in ${tmpDir} are removed at start: ${(await readdir(tmpDir).catch(() => [])).join(', ')}`);
 
     for (const ref of [`${second.host}/restart/app:v1`, `${second.host}/restart/app@${image.digest}`]) {
-      assert.equal(await skopeoInspectDigest(ref), image.digest, ref);
-      const pulled = await skopeoCopyToDir(ref);
-      assert.equal(pulled.digest, image.digest, ref);
-      await pulled.remove();
+      await assertSkopeoGetsDigest(ref, image.digest);
     }
     const res = await fetch(`${second.url}/v2/restart/app/manifests/v1`, { method: 'HEAD', headers: { accept: `${OCI_INDEX}, ${OCI_MANIFEST}` } });
     assert.equal(res.status, 200);
