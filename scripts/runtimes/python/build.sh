@@ -45,24 +45,13 @@ if [[ ${#need_pkgs[@]} -gt 0 ]]; then
 fi
 [[ -x "$build_python" ]] || die "$build_python missing (the build python must be the same major.minor)"
 
-# Source packages need a deb-src entry; add one for bookworm main when none is configured.
-src_version() { apt-cache showsrc "$1" 2>/dev/null | awk '/^Version:/{print $2}' | sort -V | tail -1; }
-py_ver="$(src_version "$py_src_pkg")"
-if [[ -z "$py_ver" ]]; then
-  [[ $(id -u) -eq 0 ]] || die "no deb-src entry for $py_src_pkg and not root to add one"
-  log "adding a deb-src entry for bookworm main"
-  cat > /etc/apt/sources.list.d/boxproxy-deb-src.sources <<'EOF'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-  apt-get update -qq >&2
-  py_ver="$(src_version "$py_src_pkg")"
-fi
-zlib_ver="$(src_version "$zlib_src_pkg")"
-[[ -n "$py_ver" && -n "$zlib_ver" ]] || die "cannot find source packages $py_src_pkg / $zlib_src_pkg"
+# Source packages come through a private apt configuration (scripts/runtimes/lib/debian-source.sh): a new machine's
+# stock apt sources have no deb-src entry, and the build neither needs one nor adds one.
+DEBIAN_SOURCE_STATE="$cache_dir/apt"
+source "$(dirname "$script_path")/../lib/debian-source.sh"
+py_ver="$(debian_source_version bookworm "$py_src_pkg")" || die "cannot read Debian's bookworm source index"
+zlib_ver="$(debian_source_version bookworm "$zlib_src_pkg")" || die "cannot read Debian's bookworm source index"
+[[ -n "$py_ver" && -n "$zlib_ver" ]] || die "Debian bookworm has no source package $py_src_pkg or $zlib_src_pkg"
 
 toolchain_versions="$(dpkg-query -W -f='${Package}=${Version}\n' "${toolchain_pkgs[@]}" | sort)"
 key="$( { sha256sum "$script_path" | cut -d' ' -f1; echo "$py_src_pkg=$py_ver"; echo "$zlib_src_pkg=$zlib_ver";
@@ -85,8 +74,8 @@ log "building CPython $py_ver + zlib $zlib_ver for wasm32-wasi in $work (key $ke
 
 # --- sources ----------------------------------------------------------------------------------------------------
 mkdir -p "$work/src"
-(cd "$work/src" && apt-get source -qq --download-only "$py_src_pkg=$py_ver" "$zlib_src_pkg=$zlib_ver" >&2) \
-  || die "apt-get source failed"
+debian_source_fetch bookworm "$py_src_pkg=$py_ver" "$work/src" || die "apt-get source $py_src_pkg=$py_ver failed"
+debian_source_fetch bookworm "$zlib_src_pkg=$zlib_ver" "$work/src" || die "apt-get source $zlib_src_pkg=$zlib_ver failed"
 # The verified recipe builds upstream's tree as Debian ships it (the .orig tarball); Debian's patch series
 # (multiarch layout, packaging) targets Linux installs and is not applied.
 py_orig="$(ls "$work/src"/python3.11_*.orig.tar.*)"
