@@ -187,4 +187,120 @@ describe('node strategy: Boxes', () => {
     assert.equal(plain.stdout, EXPECTED, plain.stderr);
     assert.equal(plain.code, 3);
   });
+
+  test('an ES module app with top-level await, import.meta and an ESM package with "exports" runs', async () => {
+    const { result, base } = await convert({
+      layers: [
+        { entries: nodeBase() },
+        {
+          entries: [
+            dir('srv/'),
+            file('srv/package.json', JSON.stringify({ name: 'esm-app', type: 'module' })),
+            file('srv/main.js', [
+              "import { readFile } from 'node:fs/promises';",
+              "import { dirname, join } from 'path';",
+              "import { fileURLToPath } from 'node:url';",
+              "import { greet } from 'greeter';",
+              'const here = dirname(fileURLToPath(import.meta.url));',
+              "const text = await readFile(join(here, 'msg.txt'), 'utf8');",
+              'console.log(greet(text.trim()), here, process.argv.length);',
+              'await new Promise((r) => setTimeout(r, 3));',
+              "console.log('done');",
+              '',
+            ].join('\n')),
+            file('srv/msg.txt', 'esm\n'),
+            dir('srv/node_modules/'),
+            dir('srv/node_modules/greeter/'),
+            dir('srv/node_modules/greeter/dist/'),
+            file('srv/node_modules/greeter/package.json', JSON.stringify({ name: 'greeter', type: 'module', exports: { '.': { import: './dist/index.js', require: './dist/index.cjs' } } })),
+            file('srv/node_modules/greeter/dist/index.js', 'export const greet = (who) => `hello ${who}`;\n'),
+          ],
+        },
+      ],
+      config: { WorkingDir: '/srv', Entrypoint: ['/usr/bin/node'], Cmd: ['main.js'] },
+    });
+    const r = boxOf(result);
+    const config = (JSON.parse(r.box.config.bytes.toString('utf8')) as ImageConfig).config ?? {};
+    assert.deepEqual(config.Entrypoint, [QJS_WASM_BOX_PATH, '--std', '--module', '/.boxproxy/node/app.mjs']);
+    const run = await runInRunner(result, base);
+    assert.equal(run.stdout, 'hello esm /srv 2\ndone\n', run.stderr);
+    assert.equal(run.exitCode, 0);
+  });
+
+  test('exit codes: process.exit, uncaught exceptions and unhandled rejections end the Box as they end node', async () => {
+    const cases: Array<[string, number, string]> = [
+      ["console.log('a'); process.exit(5); console.log('b');", 5, 'a\n'],
+      ["setTimeout(() => { throw new Error('late'); }, 1); process.on('exit', (c) => console.log('exit', c));", 1, 'exit 1\n'],
+      ["Promise.reject(new Error('nobody')); setTimeout(() => console.log('never'), 20);", 1, ''],
+      ["Promise.reject(new Error('caught')).catch((e) => console.log(e.message));", 0, 'caught\n'],
+      ["throw new TypeError('at start');", 1, ''],
+    ];
+    for (const [code, exit, stdout] of cases) {
+      const { result, base } = await convert(appImage({ Cmd: ['node', '/app/x.js'] }, [file('app/x.js', code)]));
+      const run = await runInRunner(result, base);
+      assert.equal(run.stdout, stdout, `${code}\n${run.stderr}`);
+      assert.equal(run.exitCode, exit, `${code}\n${run.stderr}`);
+    }
+  });
+
+  test('a script with a node shebang as ENTRYPOINT keeps its fixed arguments', async () => {
+    const { result, base } = await convert(
+      appImage({ Entrypoint: ['/app/cli.js', 'fixed'], Cmd: ['given'] }, [file('app/cli.js', '#!/usr/bin/env node\nconsole.log(process.argv.slice(2).join(" "), __filename);\n', 0o755)]),
+    );
+    const r = boxOf(result);
+    const config = (JSON.parse(r.box.config.bytes.toString('utf8')) as ImageConfig).config ?? {};
+    assert.deepEqual(config.Cmd, ['given']);
+    const run = await runInRunner(result, base);
+    assert.equal(run.stdout, 'fixed given /app/cli.js\n', run.stderr);
+    const replaced = await runInRunner(result, base, ['other']);
+    assert.equal(replaced.stdout, 'fixed other /app/cli.js\n', replaced.stderr);
+  });
 });
+
+describe('node strategy: refusals', () => {
+  const refusal = async (extra: Entry[], cmd = ['node', '/app/x.js']): Promise<string> => {
+    const { result } = await convert(appImage({ Cmd: cmd }, extra));
+    assert.equal(result.kind, 'unconvertible', JSON.stringify(result.report.notes));
+    return (result as { reason: string }).reason;
+  };
+
+  test('an app whose own code needs sockets, child processes or threads is refused, naming what and where', async () => {
+    assert.match(await refusal([file('app/x.js', "require('http').createServer().listen(80);")]), /needs .*sockets: \/app\/x\.js imports node:http/);
+    assert.match(await refusal([file('app/x.js', "const { execSync } = require('node:child_process'); execSync('ls');")]), /child processes: \/app\/x\.js imports node:child_process/);
+    assert.match(await refusal([file('app/x.js', "import { Worker } from 'worker_threads'; new Worker('./w.js');")]), /threads: \/app\/x\.js imports node:worker_threads/);
+  });
+
+  test('native addons are refused, naming the addon and who requires it', async () => {
+    const reason = await refusal([
+      file('app/x.js', "const db = require('fastdb'); console.log(db);"),
+      dir('app/node_modules/fastdb/'),
+      file('app/node_modules/fastdb/package.json', JSON.stringify({ name: 'fastdb', main: 'index.js' })),
+      file('app/node_modules/fastdb/index.js', "module.exports = require('./build/Release/fastdb.node');"),
+      dir('app/node_modules/fastdb/build/'),
+      dir('app/node_modules/fastdb/build/Release/'),
+      file('app/node_modules/fastdb/build/Release/fastdb.node', elf({ type: 3 })),
+    ]);
+    assert.match(reason, /native addons \(\.node\): \/app\/node_modules\/fastdb\/build\/Release\/fastdb\.node, required by \/app\/node_modules\/fastdb\/index\.js/);
+  });
+
+  test('a dependency that only mentions child_process converts, with a note; calling into it fails clearly', async () => {
+    const { result, base } = await convert(
+      appImage({ Cmd: ['node', '/app/x.js'] }, [
+        file('app/x.js', "const cli = require('tinycli'); console.log(cli.name); try { cli.run(); } catch (e) { console.log(e.code); }"),
+        dir('app/node_modules/tinycli/'),
+        file('app/node_modules/tinycli/package.json', JSON.stringify({ name: 'tinycli', main: 'index.js' })),
+        file('app/node_modules/tinycli/index.js', "const cp = require('child_process'); exports.name = 'tinycli'; exports.run = () => cp.spawn('x');"),
+      ]),
+    );
+    const r = boxOf(result);
+    assert.ok(r.report.notes.some((note) => /node:child_process .* dependencies only/.test(note)), r.report.notes.join('\n'));
+    const run = await runInRunner(result, base);
+    assert.equal(run.stdout, 'tinycli\nERR_BOXPROXY_UNSUPPORTED\n', run.stderr);
+  });
+
+  test('a missing module is refused with the bundler\'s message; node -e is refused', async () => {
+    assert.match(await refusal([file('app/x.js', "require('not-installed');")]), /bundling the app failed: \/app\/x\.js:1: Could not resolve "not-installed"/);
+    assert.match(await refusal([], ['node', '-e', 'console.log(1)']), /node -e .* not supported/);
+  });
+});
+
