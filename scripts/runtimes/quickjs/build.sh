@@ -98,9 +98,14 @@ ln -s /usr/lib/wasm32-wasi "$sysroot/lib/wasm32-wasi"
 
 qjs_version="$(cat "$work/quickjs/VERSION")"
 prefix_map="-ffile-prefix-map=$work/quickjs=/usr/src/quickjs -ffile-prefix-map=$work=/usr/src"
-# The Makefile's flags for qjs (-O2, -fwrapv, _GNU_SOURCE, CONFIG_VERSION) plus the WASI emulations it needs.
-defines=(-D_GNU_SOURCE "-DCONFIG_VERSION=\"$qjs_version\"")
-wasi_cflags=(-O2 -fwrapv -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_PROCESS_CLOCKS -D_WASI_EMULATED_GETPID
+# The Makefile's flags for qjs (-fwrapv, _GNU_SOURCE, CONFIG_VERSION) plus the WASI emulations it needs, with
+# two changes for the engines' native stacks (QuickJS recurses in C for every JS call, and wasmtime's default
+# stack is 512 KiB): -Os instead of -O2 halves the native frame of the interpreter loop (a plain recursion reached
+# 400-800 JS frames in wasmtime at -O2, 800-1600 at -Os; CPU of a fib+JSON run within 10%), and QuickJS's own
+# stack limit is 256 KiB of the 8 MiB shadow stack (~700 JS frames), so deep recursion throws "InternalError:
+# stack overflow" in the script instead of trapping the engine.
+defines=(-D_GNU_SOURCE "-DCONFIG_VERSION=\"$qjs_version\"" -DJS_DEFAULT_STACK_SIZE=262144)
+wasi_cflags=(-Os -fwrapv -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_PROCESS_CLOCKS -D_WASI_EMULATED_GETPID
   -I"$here/wasi-shim/include" -include wasi_shim.h)
 wasi_ldflags=(-lm -lwasi-emulated-signal -lwasi-emulated-process-clocks -lwasi-emulated-getpid
   -Wl,--stack-first -Wl,-z,stack-size=8388608)
