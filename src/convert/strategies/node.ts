@@ -2,7 +2,7 @@ import { LABEL_RUNTIME, LABEL_RUNTIME_PACKAGE } from '../../box/format.js';
 import { envValue, lookupExecutable, mergeEnv, shebangInterpreter, type FileKind, type ResolvedExecutable } from '../detect.js';
 import { bundleApp } from '../node/bundle.js';
 import type { NodeBoxConfig } from '../node/compat/config.js';
-import { basename, splitArgs, type BoxModule, type PlanOutcome, type Strategy, type StrategyContext } from './types.js';
+import { basename, type BoxModule, type PlanOutcome, type Strategy, type StrategyContext } from './types.js';
 
 /** Where QuickJS and the app's bundle sit in a Node Box. */
 export const NODE_BOX_DIR = '/.boxproxy/node';
@@ -128,21 +128,18 @@ export const node: Strategy = {
     const target = detection.target;
     if (!target) return { reason: detection.problem ?? 'no entrypoint' };
     let nodeExe: ResolvedExecutable | undefined;
-    /** node's own command line (options, script), and where the script's arguments start in detection.argv. */
+    /** node's own command line: options, then the script. */
     let nodeArgs: string[];
-    let scriptArgsAt: (scriptIndex: number) => number;
     const byName = NODE_NAME.test(basename(target.requested)) || NODE_NAME.test(basename(target.resolvedPath));
     const shebang = byName ? undefined : nodeFromShebang(target.kind);
     if (byName) {
       nodeExe = target;
       nodeArgs = detection.argv.slice(1);
-      scriptArgsAt = (i) => i + 2;
     } else if (shebang) {
       const lookup = lookupExecutable(ctx.fs, shebang.interpreter, detection.env, detection.workingDir);
       if (lookup.ok) nodeExe = lookup.exe;
-      // The kernel runs `<interpreter> [options] <script> args…`: the script's arguments are argv[1…].
+      // The kernel runs `<interpreter> [options] <script> args…`.
       nodeArgs = [...shebang.options, target.resolvedPath];
-      scriptArgsAt = () => 1;
     } else {
       return { reason: `${target.path} is not Node.js or a Node.js script` };
     }
@@ -167,9 +164,10 @@ export const node: Strategy = {
     const config: NodeBoxConfig = {
       execPath: nodeExe?.resolvedPath ?? '/usr/bin/node',
       script,
+      nodeNames: nodeExe ? [...new Set([nodeExe.requested, nodeExe.path, nodeExe.resolvedPath])] : [],
+      scriptNames: byName ? [] : [...new Set([target.requested, target.path, target.resolvedPath])],
       nodeVersion: version?.version ?? 'v20.0.0',
       arch: ARCH[ctx.config.architecture ?? 'amd64'] ?? 'x64',
-      execArgv: cmd.execArgv,
       globalPaths: nodePaths,
     };
     const bundled = await bundleApp({ fs: ctx.fs, readFile: ctx.readFile, workDir: ctx.workDir, entry: script, preloads, roots, nodePaths, config });
@@ -181,8 +179,10 @@ export const node: Strategy = {
       { boxPath: QJS_WASM_BOX_PATH, from: { kind: 'host', path: runtime.wasmPath }, mode: 0o555 },
       { boxPath: bundleBoxPath, from: { kind: 'host', path: bundled.file }, mode: 0o444 },
     ];
-    // Arguments after the script: the Entrypoint part stays fixed, the Cmd part is what `run … args` replaces.
-    const { fixed, cmd: cmdArgs } = splitArgs(detection.argv, detection.entrypointCount, scriptArgsAt(cmd.scriptIndex));
+    // The image's command line follows the bundle unchanged (Entrypoint part fixed, Cmd part replaceable, as with
+    // `docker run IMAGE args…`); the Node layer reads it as node does (src/convert/node/compat/command.ts).
+    const fixed = detection.argv.slice(0, detection.entrypointCount);
+    const cmdArgs = detection.argv.slice(detection.entrypointCount);
 
     // Rootfs: the app and its packages (read at run time as files: data, templates, package.json) and /etc.
     const keptRoots = [...roots, detection.workingDir.replace(/\/$/, '') || '/', ...ALWAYS_KEPT].filter((r) => !SYSTEM_BIN_DIRS.has(r) || r === '/etc');

@@ -178,7 +178,7 @@ describe('node strategy: Boxes', () => {
     assert.equal(r.report.chosen, 'node');
     const config = (JSON.parse(r.box.config.bytes.toString('utf8')) as ImageConfig).config ?? {};
     assert.deepEqual(config.Entrypoint, [QJS_WASM_BOX_PATH, '--std', '--script', '/.boxproxy/node/app.js']);
-    assert.deepEqual(config.Cmd, ['world']);
+    assert.deepEqual(config.Cmd, ['node', '/app/app.js', 'world']);
     assert.match(config.Labels?.['dev.boxproxy.runtime'] ?? '', /^quickjs@2025\.04\.26$/);
     const inRunner = await runInRunner(result, base);
     assert.equal(inRunner.stdout, EXPECTED, inRunner.stderr);
@@ -186,6 +186,12 @@ describe('node strategy: Boxes', () => {
     const plain = await runPlain(result, base);
     assert.equal(plain.stdout, EXPECTED, plain.stderr);
     assert.equal(plain.code, 3);
+    // Cmd is the image's command line: replacing it works as with `docker run IMAGE node app.js other`.
+    const replaced = await runInRunner(result, base, ['nodejs', '--no-warnings', 'app.js', 'again']);
+    assert.match(replaced.stdout, /^hi again from box-app$/m, replaced.stderr);
+    const other = await runInRunner(result, base, ['node', '/app/lib/shout.js']);
+    assert.equal(other.exitCode, 127);
+    assert.match(other.stderr, /\/app\/lib\/shout\.js: this Box bundles \/app\/app\.js only/);
   });
 
   test('an ES module app with top-level await, import.meta and an ESM package with "exports" runs', async () => {
@@ -221,7 +227,8 @@ describe('node strategy: Boxes', () => {
     });
     const r = boxOf(result);
     const config = (JSON.parse(r.box.config.bytes.toString('utf8')) as ImageConfig).config ?? {};
-    assert.deepEqual(config.Entrypoint, [QJS_WASM_BOX_PATH, '--std', '--module', '/.boxproxy/node/app.mjs']);
+    assert.deepEqual(config.Entrypoint, [QJS_WASM_BOX_PATH, '--std', '--module', '/.boxproxy/node/app.mjs', '/usr/bin/node']);
+    assert.deepEqual(config.Cmd, ['main.js']);
     const run = await runInRunner(result, base);
     assert.equal(run.stdout, 'hello esm /srv 2\ndone\n', run.stderr);
     assert.equal(run.exitCode, 0);

@@ -3,14 +3,16 @@
 export interface NodeBoxConfig {
   /** The image's node binary (process.execPath, process.argv[0]). */
   execPath: string;
-  /** The entry script as Node would name it (process.argv[1]). */
+  /** The entry script as Node would name it (process.argv[1]): the one script the bundle holds. */
   script: string;
+  /** argv[0] values that name node (the image's command line as written, its PATH lookup, symlinks resolved). */
+  nodeNames: string[];
+  /** argv[0] values that name the script itself (a script run by its `#!/usr/bin/env node` line). */
+  scriptNames: string[];
   /** The image's Node version ("v18.19.0"). */
   nodeVersion: string;
   /** process.arch of the image's platform ("x64", "arm64"). */
   arch: string;
-  /** node options the image passed that are kept as process.execArgv. */
-  execArgv: string[];
   /** Debian's and NODE_PATH's global module folders, for the runtime require. */
   globalPaths: string[];
 }
@@ -23,8 +25,9 @@ delete holder[key];
 export const config: NodeBoxConfig = found ?? {
   execPath: '/usr/bin/node',
   script: '',
+  nodeNames: [],
+  scriptNames: [],
   nodeVersion: 'v20.0.0',
   arch: 'x64',
-  execArgv: [],
   globalPaths: [],
 };

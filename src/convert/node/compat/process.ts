@@ -1,6 +1,7 @@
 // node:process: argv/env/cwd/exit codes from WASI, the image's Node version, 'exit'/'beforeExit' events and
 // Node's handling of uncaught exceptions.
 import { EventEmitter } from 'events';
+import { parseCommand } from './command.js';
 import { config } from './config.js';
 import { codedError } from './errors.js';
 import { handlesCreated, setLoopHooks } from './loop.js';
@@ -19,11 +20,10 @@ class Process extends EventEmitter {
   readonly platform = 'linux';
   readonly arch = config.arch;
   readonly execPath = config.execPath;
-  readonly execArgv = [...config.execArgv];
+  readonly execArgv: string[];
   readonly pid = 1;
   readonly ppid = 0;
-  // qjs's scriptArgs: [bundle, ...args]; Node's argv: [execPath, script, ...args].
-  argv = [config.execPath, config.script, ...scriptArgs.slice(1)];
+  argv: string[];
   argv0 = 'node';
   env: Record<string, string> = envObject();
   exitCode: number | undefined = undefined;
@@ -33,6 +33,18 @@ class Process extends EventEmitter {
   readonly features = {};
   readonly config = { variables: {} };
   private exiting = false;
+
+  constructor() {
+    super();
+    // qjs's scriptArgs: [bundle, ...the image's command line]; Node's argv: [execPath, script, ...args].
+    const command = parseCommand(scriptArgs.slice(1), this.cwd());
+    if (!command.ok) {
+      this.stderr.write(`boxproxy: ${command.reason}\n`);
+      std.exit(127);
+    }
+    this.argv = [config.execPath, command.script, ...command.args];
+    this.execArgv = command.execArgv;
+  }
 
   cwd(): string {
     const [dir, err] = os.getcwd();
