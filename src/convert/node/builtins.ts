@@ -25,6 +25,19 @@ export const PROVIDED: Readonly<Record<string, string>> = {
   'util/types': 'util-types',
 };
 
+/**
+ * The npm package behind a provided built-in. The packages' own requires of built-ins resolve to these, not to
+ * compat/: `inherits` requires 'util' while npm's util is loading it, which must not pull in compat/util.ts.
+ */
+export const NPM_PACKAGE: Readonly<Record<string, string>> = {
+  assert: 'assert/',
+  buffer: 'buffer/',
+  events: 'events/',
+  path: 'path-browserify',
+  string_decoder: 'string_decoder/',
+  util: 'util/',
+};
+
 /** What an app needs that WASI preview1 lacks, by built-in module: a Box cannot have these at all. */
 export const NEEDS: Readonly<Record<string, string>> = {
   child_process: 'child processes',

@@ -7,7 +7,7 @@ import { access, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeBoxConfig } from './compat/config.js';
-import { builtinName, missingReason, PROVIDED } from './builtins.js';
+import { builtinName, missingReason, NPM_PACKAGE, PROVIDED } from './builtins.js';
 import type { Inode, VirtualFs } from '../vfs.js';
 
 export interface BundleInput {
@@ -135,7 +135,9 @@ function note(map: Map<string, Set<string>>, key: string, importer: string): voi
   map.set(key, set);
 }
 
-function layerPlugin(input: BundleInput, dest: string, compatDir: string, findings: Findings, entryEsm: boolean): Plugin {
+function layerPlugin(input: BundleInput, dest: string, root: string, findings: Findings, entryEsm: boolean): Plugin {
+  const compatDir = join(root, 'src', 'convert', 'node', 'compat');
+  const nodeModules = join(root, 'node_modules') + '/';
   const toImage = (host: string): string | undefined => (host === dest || host.startsWith(dest + '/') ? host.slice(dest.length) || '/' : undefined);
   return {
     name: 'boxproxy-node',
@@ -151,6 +153,10 @@ function layerPlugin(input: BundleInput, dest: string, compatDir: string, findin
         const fromImage = args.namespace === 'image' || args.namespace === 'boxproxy';
         const name = builtinName(args.path);
         if (name !== undefined && !args.path.startsWith('/') && !args.path.startsWith('.')) {
+          const npm = NPM_PACKAGE[name];
+          if (npm && args.namespace === 'file' && args.importer.startsWith(nodeModules)) {
+            return b.resolve(npm, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { inner: true } });
+          }
           const file = PROVIDED[name];
           if (file) return { path: join(compatDir, `${file}.ts`), namespace: 'file' };
           if (fromImage) note(findings.missing, name, args.importer);
@@ -250,7 +256,7 @@ export async function bundleApp(input: BundleInput): Promise<BundleResult> {
       legalComments: 'none',
       logLevel: 'silent',
       metafile: true,
-      plugins: [layerPlugin(input, dest, compatDir, findings, entryEsm)],
+      plugins: [layerPlugin(input, dest, root, findings, entryEsm)],
     });
   } catch (err) {
     const errors = (err as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }).errors;

@@ -7,7 +7,7 @@ const counts = new Map<string, number>();
 const timers = new Map<string, number>();
 
 function out(stream: 'stdout' | 'stderr', args: unknown[]): void {
-  const text = format(...(args as [unknown, ...unknown[]]));
+  const text = format(...args);
   process[stream].write((indent ? text.replace(/^/gm, indent) : text) + '\n');
 }
 
