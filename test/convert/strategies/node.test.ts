@@ -264,6 +264,16 @@ describe('node strategy: Boxes', () => {
   });
 });
 
+describe('node strategy: reproducible', () => {
+  test('the same image converts to the same Box bytes from another work directory', async () => {
+    const base = join(root, `c${++n}`);
+    await writeLayout(join(base, 'layout'), appImage());
+    const once = async (work: string) => boxOf(await convertImage(new OciLayoutSource(join(base, 'layout')), '', { workDir: join(base, work), runtimes }));
+    const [first, second] = [await once('work-a'), await once('deeper/work-b')];
+    assert.equal(first.box.manifest.digest, second.box.manifest.digest);
+  });
+});
+
 describe('node strategy: refusals', () => {
   const refusal = async (extra: Entry[], cmd = ['node', '/app/x.js']): Promise<string> => {
     const { result } = await convert(appImage({ Cmd: cmd }, extra));
