@@ -38,6 +38,9 @@ RUN apt-get update \
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+# The Node layer bundled into Node Boxes is read from its TypeScript sources, so a Box's bytes do not depend on
+# whether the converter runs from src/ or dist/ (src/convert/node/bundle.ts).
+COPY --from=build /app/src/convert/node ./src/convert/node
 COPY config ./config
 COPY --from=runtimes /runtimes/catalog /opt/boxproxy/runtimes
 # The code stays root-owned and read-only to the service; only /data is writable.
