@@ -1,6 +1,7 @@
 import { LABEL_RUNTIME, LABEL_RUNTIME_PACKAGE } from '../../box/format.js';
 import { envValue, lookupExecutable, mergeEnv, shebangInterpreter, type FileKind, type ResolvedExecutable } from '../detect.js';
 import { bundleApp } from '../node/bundle.js';
+import { compileBundle } from '../node/compile.js';
 import type { NodeBoxConfig } from '../node/compat/config.js';
 import { basename, type BoxModule, type PlanOutcome, type Strategy, type StrategyContext } from './types.js';
 
@@ -174,10 +175,13 @@ export const node: Strategy = {
     if (!bundled.ok) return { reason: bundled.reason, recognized: true };
     notes.push(`bundled ${bundled.inputs} files of the app and its node_modules with the Node layer (${bundled.bytes} bytes, ${bundled.format})`, ...bundled.notes);
 
-    const bundleBoxPath = `${NODE_BOX_DIR}/${basename(bundled.file)}`;
+    const compiled = await compileBundle(runtime.wasmPath, bundled.file, NODE_BOX_DIR, bundled.format);
+    if (!compiled.ok) return { reason: compiled.reason, recognized: true };
+    notes.push(`the bundle ships as QuickJS bytecode (${compiled.bytes} bytes): the Box starts without parsing it`);
+    const bundleBoxPath = `${NODE_BOX_DIR}/${basename(compiled.file)}`;
     const modules: BoxModule[] = [
       { boxPath: QJS_WASM_BOX_PATH, from: { kind: 'host', path: runtime.wasmPath }, mode: 0o555 },
-      { boxPath: bundleBoxPath, from: { kind: 'host', path: bundled.file }, mode: 0o444 },
+      { boxPath: bundleBoxPath, from: { kind: 'host', path: compiled.file }, mode: 0o444 },
     ];
     // The image's command line follows the bundle unchanged (Entrypoint part fixed, Cmd part replaceable, as with
     // `docker run IMAGE args…`); the Node layer reads it as node does (src/convert/node/compat/command.ts).
@@ -205,7 +209,7 @@ export const node: Strategy = {
       strategy: 'node',
       runner: 'wasi',
       modules,
-      entrypoint: [QJS_WASM_BOX_PATH, '--std', bundled.format === 'esm' ? '--module' : '--script', bundleBoxPath, ...fixed],
+      entrypoint: [QJS_WASM_BOX_PATH, '--std', bundleBoxPath, ...fixed],
       cmd: cmdArgs,
       // qjs.wasm enters $PWD at start-up (WASI has no working directory; scripts/runtimes/quickjs/wasi.patch).
       env: mergeEnv(detection.env, [`PWD=${detection.workingDir}`]),

@@ -177,7 +177,7 @@ describe('node strategy: Boxes', () => {
     const r = boxOf(result);
     assert.equal(r.report.chosen, 'node');
     const config = (JSON.parse(r.box.config.bytes.toString('utf8')) as ImageConfig).config ?? {};
-    assert.deepEqual(config.Entrypoint, [QJS_WASM_BOX_PATH, '--std', '--script', '/.boxproxy/node/app.js']);
+    assert.deepEqual(config.Entrypoint, [QJS_WASM_BOX_PATH, '--std', '/.boxproxy/node/app.qbc']);
     assert.deepEqual(config.Cmd, ['node', '/app/app.js', 'world']);
     assert.match(config.Labels?.['dev.boxproxy.runtime'] ?? '', /^quickjs@2025\.04\.26$/);
     const inRunner = await runInRunner(result, base);
@@ -227,7 +227,7 @@ describe('node strategy: Boxes', () => {
     });
     const r = boxOf(result);
     const config = (JSON.parse(r.box.config.bytes.toString('utf8')) as ImageConfig).config ?? {};
-    assert.deepEqual(config.Entrypoint, [QJS_WASM_BOX_PATH, '--std', '--module', '/.boxproxy/node/app.mjs', '/usr/bin/node']);
+    assert.deepEqual(config.Entrypoint, [QJS_WASM_BOX_PATH, '--std', '/.boxproxy/node/app.qbc', '/usr/bin/node']);
     assert.deepEqual(config.Cmd, ['main.js']);
     const run = await runInRunner(result, base);
     assert.equal(run.stdout, 'hello esm /srv 2\ndone\n', run.stderr);
