@@ -16,6 +16,13 @@ export const PROVIDED: Readonly<Record<string, string>> = {
   'path/posix': 'path',
   perf_hooks: 'perf-hooks',
   process: 'process',
+  stream: 'stream',
+  'stream/promises': 'stream-promises',
+  _stream_duplex: 'stream',
+  _stream_passthrough: 'stream',
+  _stream_readable: 'stream',
+  _stream_transform: 'stream',
+  _stream_writable: 'stream',
   string_decoder: 'string-decoder',
   timers: 'timers',
   'timers/promises': 'timers-promises',
@@ -34,6 +41,7 @@ export const NPM_PACKAGE: Readonly<Record<string, string>> = {
   buffer: 'buffer/',
   events: 'events/',
   path: 'path-browserify',
+  stream: 'readable-stream/lib/ours/browser.js',
   string_decoder: 'string_decoder/',
   util: 'util/',
 };
@@ -65,9 +73,8 @@ export const NEEDS: Readonly<Record<string, string>> = {
 
 /** Every built-in name the Box's Node layer answers for; those neither provided nor in NEEDS are "not provided". */
 export const NODE_BUILTINS: readonly string[] = [
-  '_stream_duplex', '_stream_passthrough', '_stream_readable', '_stream_transform', '_stream_wrap', '_stream_writable',
-  'async_hooks', 'constants', 'crypto', 'diagnostics_channel', 'domain', 'path/win32', 'punycode', 'querystring', 'readline',
-  'readline/promises', 'repl', 'stream', 'stream/consumers', 'stream/promises', 'stream/web', 'sys', 'trace_events', 'v8', 'vm',
+  '_stream_wrap', 'async_hooks', 'constants', 'crypto', 'diagnostics_channel', 'domain', 'path/win32', 'punycode', 'querystring',
+  'readline', 'readline/promises', 'repl', 'stream/consumers', 'stream/web', 'sys', 'trace_events', 'v8', 'vm',
   'wasi', 'zlib', 'sqlite', 'test', 'sea',
   ...Object.keys(PROVIDED),
   ...Object.keys(NEEDS),

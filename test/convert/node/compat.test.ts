@@ -112,6 +112,20 @@ const { fileURLToPath, pathToFileURL } = require('url'); console.log(fileURLToPa
 const path = require('path'); console.log(path.join('/a', '../b', 'c'), path.resolve('/x', 'y', '..', 'z'), path.extname('f.tar.gz'), path.parse('/h/f.txt').name, path.posix.sep);
 const os = require('os'); console.log(os.EOL === '\\n', os.platform(), typeof os.tmpdir(), typeof os.homedir());
 `,
+  'stream.js': `const fs = require('fs'); const path = require('path'); const { Readable, Transform, Writable } = require('stream'); const { pipeline } = require('stream/promises');
+const out = path.join(__dirname, 'streamed.txt');
+const upper = new Transform({ transform(chunk, _enc, cb) { cb(null, chunk.toString().toUpperCase()); } });
+(async () => {
+  await pipeline(Readable.from(['alpha ', 'beta ', 'gamma']), upper, fs.createWriteStream(out));
+  const chunks = [];
+  await new Promise((resolve, reject) => fs.createReadStream(out, { encoding: 'utf8', highWaterMark: 4 }).on('data', (c) => chunks.push(c)).on('end', resolve).on('error', reject));
+  console.log(chunks.length, chunks.join(''));
+  let seen = '';
+  const sink = new Writable({ write(chunk, _enc, cb) { seen += chunk; cb(); } });
+  fs.createReadStream(out, { start: 6, end: 9 }).pipe(sink).on('finish', () => console.log('range', JSON.stringify(seen)));
+  fs.createReadStream(path.join(__dirname, 'missing')).on('error', (e) => console.log('error', e.code));
+})();
+`,
 };
 
 async function boxRun(name: string, env: string[], args: string[]): Promise<{ stdout: string; code: number }> {

@@ -1,7 +1,7 @@
 // node:fs over WASI files through quickjs-libc's `os` module: the sync API is the core; the callback and
 // promise forms run it on a later turn of the loop. Paths resolve against process.cwd() (wasi-libc's chdir).
 import { Buffer } from 'buffer';
-import { EventEmitter } from 'events';
+import { Readable, Writable } from 'stream';
 import { codedError, systemError } from './errors.js';
 import { defer } from './loop.js';
 import { os, type QjsStat } from './quickjs.js';
@@ -472,69 +472,100 @@ export function truncateSync(path: PathLike, len = 0): void {
   writeFileSync(p, out);
 }
 
-// --- streams (whole-file, enough for pipe() and 'data'/'end' consumers) -------------------------------------
+// --- streams (npm's readable-stream over the fd) ------------------------------------------------------------
 
-class ReadStream extends EventEmitter {
+type StreamOptions = { encoding?: BufferEncoding; flags?: string; flag?: string; mode?: number; start?: number; end?: number; highWaterMark?: number; fd?: number; autoClose?: boolean };
+
+function streamOptions(o: Options | StreamOptions): StreamOptions {
+  return typeof o === 'string' ? { encoding: o } : ((o ?? {}) as StreamOptions);
+}
+
+export class ReadStream extends Readable {
   readonly path: string;
   bytesRead = 0;
-  private readonly encoding: Encoding;
-  constructor(path: PathLike, options?: Options) {
-    super();
+  fd = -1;
+  private position: number;
+  private readonly end: number;
+  private readonly options: StreamOptions;
+  constructor(path: PathLike, options?: Options | StreamOptions) {
+    const o = streamOptions(options);
+    super({ highWaterMark: o.highWaterMark ?? 64 * 1024, ...(o.encoding ? { encoding: o.encoding } : {}) });
     this.path = pathOf(path);
-    this.encoding = optionsOf(options).encoding;
-    defer(() => {
-      let data: Buffer;
-      try {
-        data = readFileSync(this.path) as Buffer;
-      } catch (err) {
-        this.emit('error', err);
-        return;
-      }
-      this.bytesRead = data.length;
-      this.emit('open');
-      this.emit('ready');
-      if (data.length > 0) this.emit('data', this.encoding ? data.toString(this.encoding) : data);
-      this.emit('end');
-      this.emit('close');
-    });
+    this.options = o;
+    this.position = o.start ?? 0;
+    this.end = o.end ?? Infinity;
   }
-  setEncoding(): this {
-    return this;
+  // Opened on a later turn, as Node does: a missing file is an 'error' event, not a throw.
+  override _construct(cb: (err?: Error | null) => void): void {
+    try {
+      this.fd = this.options.fd ?? openSync(this.path, this.options.flags ?? this.options.flag ?? 'r');
+      if (this.options.start !== undefined) check(os.seek(this.fd, this.options.start, os.SEEK_SET), 'read');
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    cb();
+    this.emit('open', this.fd);
+    this.emit('ready');
   }
-  pipe<T extends { write(chunk: unknown): unknown; end?(): unknown }>(dest: T): T {
-    this.on('data', (chunk) => dest.write(chunk));
-    this.on('end', () => dest.end?.());
-    return dest;
+  override _read(size: number): void {
+    const want = Math.min(size, this.end - this.position + 1);
+    if (want <= 0) {
+      this.push(null);
+      return;
+    }
+    const chunk = Buffer.allocUnsafe(want);
+    let n: number;
+    try {
+      n = check(os.read(this.fd, chunk.buffer as ArrayBuffer, chunk.byteOffset, want), 'read', this.path);
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    }
+    this.bytesRead += n;
+    this.position += n;
+    this.push(n === 0 ? null : chunk.subarray(0, n));
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.fd >= 0) os.close(this.fd);
+    cb(err);
   }
 }
 
-class WriteStream extends EventEmitter {
+export class WriteStream extends Writable {
   readonly path: string;
   bytesWritten = 0;
-  private readonly fd: number;
-  constructor(path: PathLike, options?: Options) {
-    super();
+  fd = -1;
+  private readonly options: StreamOptions;
+  constructor(path: PathLike, options?: Options | StreamOptions) {
+    const o = streamOptions(options);
+    super({ decodeStrings: true, ...(o.encoding ? { defaultEncoding: o.encoding } : {}) });
     this.path = pathOf(path);
-    this.fd = openSync(this.path, optionsOf(options).flag ?? 'w');
-    defer(() => this.emit('open', this.fd));
+    this.options = o;
   }
-  write(chunk: string | Uint8Array, encodingOrCb?: BufferEncoding | (() => void), cb?: () => void): boolean {
-    const encoding = typeof encodingOrCb === 'string' ? encodingOrCb : undefined;
-    this.bytesWritten += writeSync(this.fd, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk);
-    const done = typeof encodingOrCb === 'function' ? encodingOrCb : cb;
-    if (done) defer(done);
-    return true;
+  override _construct(cb: (err?: Error | null) => void): void {
+    try {
+      this.fd = this.options.fd ?? openSync(this.path, this.options.flags ?? this.options.flag ?? 'w', this.options.mode ?? 0o666);
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    cb();
+    this.emit('open', this.fd);
+    this.emit('ready');
   }
-  end(chunk?: string | Uint8Array | (() => void), cb?: () => void): this {
-    if (typeof chunk === 'function') cb = chunk;
-    else if (chunk !== undefined) this.write(chunk);
-    closeSync(this.fd);
-    defer(() => {
-      this.emit('finish');
-      this.emit('close');
-      cb?.();
-    });
-    return this;
+  override _write(chunk: Buffer, _encoding: string, cb: (err?: Error | null) => void): void {
+    try {
+      writeAll(this.fd, chunk);
+      this.bytesWritten += chunk.length;
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.fd >= 0) os.close(this.fd);
+    cb(err);
   }
 }
 
@@ -691,4 +722,6 @@ export default {
   truncateSync,
   createReadStream,
   createWriteStream,
+  ReadStream,
+  WriteStream,
 };

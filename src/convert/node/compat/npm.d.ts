@@ -21,3 +21,11 @@ declare module 'assert/build/assert.js' {
 declare module 'string_decoder/lib/string_decoder.js' {
   export { StringDecoder } from 'node:string_decoder';
 }
+declare module 'readable-stream/lib/ours/browser.js' {
+  import stream from 'node:stream';
+  export = stream;
+}
+declare module 'readable-stream/lib/stream/promises.js' {
+  import promises from 'node:stream/promises';
+  export = promises;
+}

@@ -11,6 +11,8 @@ import * as moduleModule from './module.js';
 import * as osModule from './os.js';
 import * as pathModule from './path.js';
 import * as perfHooksModule from './perf-hooks.js';
+import * as streamModule from './stream.js';
+import * as streamPromisesModule from './stream-promises.js';
 import * as stringDecoderModule from './string-decoder.js';
 import * as textModule from './text.js';
 import * as timersModule from './timers.js';
@@ -38,6 +40,8 @@ const provided: Record<string, unknown> = {
   path: pathModule,
   'perf-hooks': perfHooksModule,
   process: { default: process },
+  stream: streamModule,
+  'stream-promises': streamPromisesModule,
   'string-decoder': stringDecoderModule,
   timers: timersModule,
   'timers-promises': timersPromisesModule,
