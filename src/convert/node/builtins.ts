@@ -16,6 +16,8 @@ export const PROVIDED: Readonly<Record<string, string>> = {
   'path/posix': 'path',
   perf_hooks: 'perf-hooks',
   process: 'process',
+  readline: 'readline',
+  'readline/promises': 'readline-promises',
   stream: 'stream',
   'stream/promises': 'stream-promises',
   _stream_duplex: 'stream',
@@ -74,7 +76,7 @@ export const NEEDS: Readonly<Record<string, string>> = {
 /** Every built-in name the Box's Node layer answers for; those neither provided nor in NEEDS are "not provided". */
 export const NODE_BUILTINS: readonly string[] = [
   '_stream_wrap', 'async_hooks', 'constants', 'crypto', 'diagnostics_channel', 'domain', 'path/win32', 'punycode', 'querystring',
-  'readline', 'readline/promises', 'repl', 'stream/consumers', 'stream/web', 'sys', 'trace_events', 'v8', 'vm',
+  'repl', 'stream/consumers', 'stream/web', 'sys', 'trace_events', 'v8', 'vm',
   'wasi', 'zlib', 'sqlite', 'test', 'sea',
   ...Object.keys(PROVIDED),
   ...Object.keys(NEEDS),

@@ -165,7 +165,9 @@ function layerPlugin(input: BundleInput, dest: string, root: string, findings: F
         if (!fromImage) return undefined;
         const request = args.path.startsWith('/') ? join(dest, args.path) : args.path;
         const res = await b.resolve(request, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { inner: true } });
-        if (res.errors.length > 0) return { errors: res.errors };
+        // Unresolvable: esbuild's own resolver fails the same way and decides, as Node would at run time, that a
+        // require() inside try/catch stays a run-time require (optional dependencies) and anything else is an error.
+        if (res.errors.length > 0) return undefined;
         const pkg = /^((@[^/]+\/)?[^/.][^/]*)/.exec(args.path)?.[1];
         if (pkg && NATIVE_LOADERS.has(pkg)) note(findings.native, `${pkg} (a native addon loader)`, args.importer);
         const image = toImage(res.path);

@@ -11,6 +11,8 @@ import * as moduleModule from './module.js';
 import * as osModule from './os.js';
 import * as pathModule from './path.js';
 import * as perfHooksModule from './perf-hooks.js';
+import * as readlineModule from './readline.js';
+import * as readlinePromisesModule from './readline-promises.js';
 import * as streamModule from './stream.js';
 import * as streamPromisesModule from './stream-promises.js';
 import * as stringDecoderModule from './string-decoder.js';
@@ -40,6 +42,8 @@ const provided: Record<string, unknown> = {
   path: pathModule,
   'perf-hooks': perfHooksModule,
   process: { default: process },
+  readline: readlineModule,
+  'readline-promises': readlinePromisesModule,
   stream: streamModule,
   'stream-promises': streamPromisesModule,
   'string-decoder': stringDecoderModule,
