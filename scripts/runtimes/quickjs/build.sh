@@ -143,50 +143,51 @@ mkdir -p "$stage"
 llvm-strip-19 -o "$stage/qjs.wasm" "$work/qjs.wasm"
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
-json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+json_str() { node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$1"; }
 src_files="$(for f in "$work/src"/*; do printf '{"name":%s,"sha256":"%s"},' "$(json_str "$(basename "$f")")" "$(sha_of "$f")"; done)"
 recipe_json="$(for f in "${recipe_files[@]}"; do printf '{"path":%s,"sha256":"%s"},' "$(json_str "scripts/runtimes/quickjs/${f#"$here"/}")" "$(sha_of "$f")"; done)"
 export M_KEY="$key" M_VERSION="$qjs_version" M_PKG="$qjs_ver" M_SRC_FILES="[${src_files%,}]" M_RECIPE="[${recipe_json%,}]" \
   M_SERIES="$series" M_TOOLCHAIN="$toolchain_versions" M_CLANG="$(clang-19 --version | sed -n 1p)" \
   M_CFLAGS="${wasi_cflags[*]} ${defines[*]}" M_LDFLAGS="${wasi_ldflags[*]}" \
   M_WASM_SHA="$(sha_of "$stage/qjs.wasm")" M_WASM_SIZE="$(stat -c %s "$stage/qjs.wasm")" M_HERE="$here" M_WORK="$work"
-python3 - "$stage/manifest.json" <<'PY'
-import json, os, sys
-e = os.environ
-manifest = {
-    "name": "quickjs",
-    "version": e["M_VERSION"].replace("-", "."),
-    "upstreamVersion": e["M_VERSION"],
-    "target": "wasm32-wasi",
-    "wasi": "preview1",
-    "cacheKey": e["M_KEY"],
-    "files": {"interpreter": "qjs.wasm"},
-    "interpreter": {"sha256": e["M_WASM_SHA"], "size": int(e["M_WASM_SIZE"])},
-    "sourceDateEpoch": int(e["SOURCE_DATE_EPOCH"]),
-    "inputs": {
-        "script": {"path": "scripts/runtimes/quickjs/build.sh", "sha256": json.loads(e["M_RECIPE"])[0]["sha256"]},
-        "recipe": json.loads(e["M_RECIPE"]),
-        "sources": [{
-            "package": "quickjs", "suite": "trixie", "version": e["M_PKG"], "debianPatchesApplied": True,
-            "debianPatches": [{"name": p, "applied": True,
-                               "effect": "Makefile only; this build compiles without the Makefile, so none on qjs.wasm"}
-                              for p in e["M_SERIES"].split()],
-            "debianPatchesDropped": [],
-            "files": json.loads(e["M_SRC_FILES"]),
-        }],
-        "boxproxyPatches": ["scripts/runtimes/quickjs/wasi.patch", "scripts/runtimes/quickjs/wasi-shim/"],
-        "wasiLibc": {"package": "wasi-libc (bookworm binary)",
-                     "note": "trixie's wasi-libc source answers 404 on this archive; QuickJS needs nothing newer"},
-        "toolchain": {"clang": e["M_CLANG"],
-                      "packages": dict(l.split("=", 1) for l in e["M_TOOLCHAIN"].splitlines() if l)},
-        "flags": {"CFLAGS": [f.replace(e["M_HERE"], "scripts/runtimes/quickjs") for f in e["M_CFLAGS"].split(" ")],
-                  "LDFLAGS": e["M_LDFLAGS"].split(" ")},
-    },
-}
-with open(sys.argv[1], "w") as f:
-    json.dump(manifest, f, indent=2, sort_keys=True)
-    f.write("\n")
-PY
+# node writes the manifest: it is what boxproxy runs on, so it is there wherever this script runs.
+node - "$stage/manifest.json" <<'JS'
+const fs = require('fs');
+const e = process.env;
+const recipe = JSON.parse(e.M_RECIPE);
+const sorted = (v) => (Array.isArray(v) ? v.map(sorted) : v && typeof v === 'object'
+  ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])])) : v);
+const manifest = {
+  name: 'quickjs',
+  version: e.M_VERSION.replace(/-/g, '.'),
+  upstreamVersion: e.M_VERSION,
+  target: 'wasm32-wasi',
+  wasi: 'preview1',
+  cacheKey: e.M_KEY,
+  files: { interpreter: 'qjs.wasm' },
+  interpreter: { sha256: e.M_WASM_SHA, size: Number(e.M_WASM_SIZE) },
+  sourceDateEpoch: Number(e.SOURCE_DATE_EPOCH),
+  inputs: {
+    script: { path: 'scripts/runtimes/quickjs/build.sh', sha256: recipe[0].sha256 },
+    recipe,
+    sources: [{
+      package: 'quickjs', suite: 'trixie', version: e.M_PKG, debianPatchesApplied: true,
+      debianPatches: e.M_SERIES.split(/\s+/).filter(Boolean).map((name) => ({
+        name, applied: true, effect: 'Makefile only; this build compiles without the Makefile, so none on qjs.wasm' })),
+      debianPatchesDropped: [],
+      files: JSON.parse(e.M_SRC_FILES),
+    }],
+    boxproxyPatches: ['scripts/runtimes/quickjs/wasi.patch', 'scripts/runtimes/quickjs/wasi-shim/'],
+    wasiLibc: { package: 'wasi-libc (bookworm binary)',
+      note: "trixie's wasi-libc source answers 404 on this archive; QuickJS needs nothing newer" },
+    toolchain: { clang: e.M_CLANG,
+      packages: Object.fromEntries(e.M_TOOLCHAIN.split('\n').filter(Boolean).map((l) => l.split('=', 2))) },
+    flags: { CFLAGS: e.M_CFLAGS.split(' ').map((f) => f.split(e.M_HERE).join('scripts/runtimes/quickjs')),
+      LDFLAGS: e.M_LDFLAGS.split(' ') },
+  },
+};
+fs.writeFileSync(process.argv[2], JSON.stringify(sorted(manifest), null, 2) + '\n');
+JS
 
 find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 chmod -R u+rwX,go+rX,go-w "$stage"

@@ -151,7 +151,9 @@ export const node: Strategy = {
     if (!script) return { reason: `the Node.js script ${scriptPath} is not a file in the image`, recognized: true };
 
     const runtime = ctx.runtimes.quickjs ? await ctx.runtimes.quickjs('') : undefined;
-    if (!runtime) return { reason: 'no QuickJS-for-WASI runtime in the runtime catalog (build one: boxproxy runtimes build quickjs)', recognized: true };
+    if (!runtime) {
+      return { reason: 'no QuickJS-for-WASI runtime in the runtime catalog (build one: boxproxy runtimes build quickjs)', recognized: true, needs: { name: 'quickjs', version: '' } };
+    }
 
     const notes: string[] = [];
     const version = imageNodeVersion(ctx);
