@@ -8,11 +8,12 @@ import { parseArgs } from 'node:util';
 import { closeHttp } from './http.js';
 import { DEFAULT_BOXES_OPTIONS, runBoxesBench } from './boxes.js';
 import { runConvertBench } from './convert.js';
+import { runNodeBench } from './node.js';
 import { DEFAULT_REGISTRY_OPTIONS, runRegistryBench } from './registry.js';
 import { loadAverageNow, machineInfo, writeReport, type BenchSection, type MachineInfo } from './report.js';
 
 const USAGE = `usage: node dist/bench/run.js [options]
-  --only <areas>       run these areas, comma-separated (registry, convert, boxes; default all)
+  --only <areas>       run these areas, comma-separated (registry, convert, boxes, node; default all)
   --quick              small images and short loads: checks the harness, numbers are not meaningful
   --blob-mib <n>       registry: layer size in MiB (default ${DEFAULT_REGISTRY_OPTIONS.blobMiB})
   --seconds <n>        registry: seconds per manifest load run (default ${DEFAULT_REGISTRY_OPTIONS.loadSeconds});
@@ -21,7 +22,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --out <file>         report file (default BENCHMARKS.md; --quick defaults to .bench/BENCHMARKS.quick.md)
   --profile            run boxproxy and the conversion children with --cpu-prof; profiles go to .bench/profiles/`;
 
-const AREAS = ['registry', 'convert', 'boxes'] as const;
+const AREAS = ['registry', 'convert', 'boxes', 'node'] as const;
 type Area = (typeof AREAS)[number];
 
 async function main(): Promise<void> {
@@ -115,6 +116,9 @@ async function main(): Promise<void> {
         log: (line) => log(`boxes: ${line}`),
       }),
     );
+  }
+  if (areas.includes('node')) {
+    await measured('node', [], () => runNodeBench({ dir: join(scratch, 'node'), runs: values.quick ? 2 : 10, log }));
   }
   if (values.profile) log(`CPU profiles in ${profileDir}`);
 
