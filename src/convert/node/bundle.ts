@@ -158,6 +158,9 @@ function layerPlugin(input: BundleInput, dest: string, root: string, findings: F
             return b.resolve(npm, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { inner: true } });
           }
           const file = PROVIDED[name];
+          // require() gets what Node's require gives (EventEmitter itself for 'events', the process object),
+          // the module's default export; import gets the module.
+          if (file && (args.kind === 'require-call' || args.kind === 'require-resolve')) return { path: file, namespace: 'boxproxy-builtin' };
           if (file) return { path: join(compatDir, `${file}.ts`), namespace: 'file' };
           if (fromImage) note(findings.missing, name, args.importer);
           return { path: name, namespace: 'boxproxy-missing' };
@@ -178,6 +181,11 @@ function layerPlugin(input: BundleInput, dest: string, root: string, findings: F
         if (image === undefined) return { path: res.path, namespace: 'file', sideEffects: res.sideEffects };
         return { path: image, namespace: 'image', sideEffects: res.sideEffects };
       });
+      b.onLoad({ filter: /.*/, namespace: 'boxproxy-builtin' }, (args) => ({
+        contents: `const m = require(${JSON.stringify(join(compatDir, `${args.path}.ts`))});\nmodule.exports = m.default !== undefined ? m.default : m;`,
+        resolveDir: compatDir,
+        loader: 'js',
+      }));
       b.onLoad({ filter: /.*/, namespace: 'boxproxy-missing' }, (args) => ({
         contents: `const { unsupportedModule } = require(${JSON.stringify(join(compatDir, 'unsupported.ts'))});\nmodule.exports = unsupportedModule(${JSON.stringify(args.path)}, ${JSON.stringify(missingReason(args.path))});`,
         resolveDir: compatDir,

@@ -152,6 +152,14 @@ const req = createRequire(__filename);
 console.log(req('./dyn/mod').twice(21), req.resolve('./dyn/mod').endsWith('/dyn/mod.js'));
 try { require('./dyn/' + 'missing'); } catch (e) { console.log(e.code); }
 `,
+  'cjs-shapes.js': `const EventEmitter = require('events'); const assert = require('assert'); const Stream = require('stream'); const proc = require('process');
+class Bus extends EventEmitter {}
+const b = new Bus(); b.on('x', (v) => console.log('bus', v)); b.emit('x', 1);
+assert(true); assert.equal(typeof EventEmitter.once, 'function');
+console.log(typeof Stream, typeof Stream.Readable, new Stream.PassThrough() instanceof Stream.Readable, proc === process, typeof proc.env.PATH);
+const util = require('util'); function Old() { EventEmitter.call(this); } util.inherits(Old, EventEmitter); console.log(new Old() instanceof EventEmitter);
+console.log(typeof require('fs').readFileSync, typeof require('path').join, typeof require('os').tmpdir, typeof require('buffer').Buffer, typeof require('url').URL, require('module').builtinModules.includes('fs'));
+`,
   'dyn/mod.js': 'exports.twice = (n) => n * 2; exports.dir = require("path").basename(__dirname);\n',
   'dyn/data.json': '{"answer": 42, "list": [1, 2]}\n',
 };
