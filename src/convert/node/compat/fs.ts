@@ -1,16 +1,15 @@
 // node:fs over WASI files through quickjs-libc's `os` module: the sync API is the core; the callback and
 // promise forms run it on a later turn of the loop. Paths resolve against process.cwd() (wasi-libc's chdir).
 import { Buffer } from 'buffer';
-import { Readable, Writable } from 'stream';
 import { codedError, systemError } from './errors.js';
 import { defer } from './loop.js';
 import { os, type QjsStat } from './quickjs.js';
 
-type PathLike = string | Buffer | URL;
+export type PathLike = string | Buffer | URL;
 type Encoding = BufferEncoding | null | undefined;
-type Options = { encoding?: Encoding; flag?: string; mode?: number; recursive?: boolean; force?: boolean; withFileTypes?: boolean } | BufferEncoding | undefined | null;
+export type Options = { encoding?: Encoding; flag?: string; mode?: number; recursive?: boolean; force?: boolean; withFileTypes?: boolean } | BufferEncoding | undefined | null;
 
-function pathOf(p: PathLike | number): string {
+export function pathOf(p: PathLike | number): string {
   if (typeof p === 'string') return p;
   if (p instanceof Uint8Array) return Buffer.from(p).toString('utf8');
   if (p && typeof p === 'object' && 'protocol' in p) {
@@ -25,7 +24,7 @@ function optionsOf(o: Options): Exclude<Options, string | undefined | null> {
   return o ?? {};
 }
 
-function check(ret: number, syscall: string, path?: string, dest?: string): number {
+export function check(ret: number, syscall: string, path?: string, dest?: string): number {
   if (ret < 0) throw systemError(-ret, syscall, path, dest);
   return ret;
 }
@@ -197,7 +196,7 @@ export function readSync(fd: number, buffer: Uint8Array, offsetOrOpts?: number |
   return check(os.read(fd, buffer.buffer as ArrayBuffer, buffer.byteOffset + offset, len), 'read');
 }
 
-function writeAll(fd: number, bytes: Uint8Array, syscall = 'write'): void {
+export function writeAll(fd: number, bytes: Uint8Array, syscall = 'write'): void {
   let done = 0;
   while (done < bytes.length) {
     done += check(os.write(fd, bytes.buffer as ArrayBuffer, bytes.byteOffset + done, bytes.length - done), syscall);
@@ -472,108 +471,16 @@ export function truncateSync(path: PathLike, len = 0): void {
   writeFileSync(p, out);
 }
 
-// --- streams (npm's readable-stream over the fd) ------------------------------------------------------------
+// --- streams: fs-streams.ts, loaded on first use (npm's readable-stream is not evaluated by scripts without streams)
 
-type StreamOptions = { encoding?: BufferEncoding; flags?: string; flag?: string; mode?: number; start?: number; end?: number; highWaterMark?: number; fd?: number; autoClose?: boolean };
+type Streams = typeof import('./fs-streams.js');
+const streams = (): Streams => require('./fs-streams.js') as Streams;
 
-function streamOptions(o: Options | StreamOptions): StreamOptions {
-  return typeof o === 'string' ? { encoding: o } : ((o ?? {}) as StreamOptions);
+export function createReadStream(path: PathLike, options?: Parameters<Streams['createReadStream']>[1]): ReturnType<Streams['createReadStream']> {
+  return streams().createReadStream(path, options);
 }
-
-export class ReadStream extends Readable {
-  readonly path: string;
-  bytesRead = 0;
-  fd = -1;
-  private position: number;
-  private readonly end: number;
-  private readonly options: StreamOptions;
-  constructor(path: PathLike, options?: Options | StreamOptions) {
-    const o = streamOptions(options);
-    super({ highWaterMark: o.highWaterMark ?? 64 * 1024, ...(o.encoding ? { encoding: o.encoding } : {}) });
-    this.path = pathOf(path);
-    this.options = o;
-    this.position = o.start ?? 0;
-    this.end = o.end ?? Infinity;
-  }
-  // Opened on a later turn, as Node does: a missing file is an 'error' event, not a throw.
-  override _construct(cb: (err?: Error | null) => void): void {
-    try {
-      this.fd = this.options.fd ?? openSync(this.path, this.options.flags ?? this.options.flag ?? 'r');
-      if (this.options.start !== undefined) check(os.seek(this.fd, this.options.start, os.SEEK_SET), 'read');
-    } catch (err) {
-      cb(err as Error);
-      return;
-    }
-    cb();
-    this.emit('open', this.fd);
-    this.emit('ready');
-  }
-  override _read(size: number): void {
-    const want = Math.min(size, this.end - this.position + 1);
-    if (want <= 0) {
-      this.push(null);
-      return;
-    }
-    const chunk = Buffer.allocUnsafe(want);
-    let n: number;
-    try {
-      n = check(os.read(this.fd, chunk.buffer as ArrayBuffer, chunk.byteOffset, want), 'read', this.path);
-    } catch (err) {
-      this.destroy(err as Error);
-      return;
-    }
-    this.bytesRead += n;
-    this.position += n;
-    this.push(n === 0 ? null : chunk.subarray(0, n));
-  }
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.fd >= 0) os.close(this.fd);
-    cb(err);
-  }
-}
-
-export class WriteStream extends Writable {
-  readonly path: string;
-  bytesWritten = 0;
-  fd = -1;
-  private readonly options: StreamOptions;
-  constructor(path: PathLike, options?: Options | StreamOptions) {
-    const o = streamOptions(options);
-    super({ decodeStrings: true, ...(o.encoding ? { defaultEncoding: o.encoding } : {}) });
-    this.path = pathOf(path);
-    this.options = o;
-  }
-  override _construct(cb: (err?: Error | null) => void): void {
-    try {
-      this.fd = this.options.fd ?? openSync(this.path, this.options.flags ?? this.options.flag ?? 'w', this.options.mode ?? 0o666);
-    } catch (err) {
-      cb(err as Error);
-      return;
-    }
-    cb();
-    this.emit('open', this.fd);
-    this.emit('ready');
-  }
-  override _write(chunk: Buffer, _encoding: string, cb: (err?: Error | null) => void): void {
-    try {
-      writeAll(this.fd, chunk);
-      this.bytesWritten += chunk.length;
-      cb();
-    } catch (err) {
-      cb(err as Error);
-    }
-  }
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.fd >= 0) os.close(this.fd);
-    cb(err);
-  }
-}
-
-export function createReadStream(path: PathLike, options?: Options): ReadStream {
-  return new ReadStream(path, options);
-}
-export function createWriteStream(path: PathLike, options?: Options): WriteStream {
-  return new WriteStream(path, options);
+export function createWriteStream(path: PathLike, options?: Parameters<Streams['createWriteStream']>[1]): ReturnType<Streams['createWriteStream']> {
+  return streams().createWriteStream(path, options);
 }
 
 // --- callback and promise forms -----------------------------------------------------------------------------
@@ -722,6 +629,10 @@ export default {
   truncateSync,
   createReadStream,
   createWriteStream,
-  ReadStream,
-  WriteStream,
+  get ReadStream() {
+    return streams().ReadStream;
+  },
+  get WriteStream() {
+    return streams().WriteStream;
+  },
 };

@@ -1,64 +1,53 @@
 // First module of every Node Box's bundle (esbuild `inject`): Node's globals, the built-in registry for the
 // runtime require, and the loop's exit handling. process comes first: npm's util reads process.env on load.
 import { process } from './process.js';
-import * as assertModule from './assert.js';
 import * as bufferModule from './buffer.js';
 import { console } from './console.js';
-import * as eventsModule from './events.js';
-import * as fsModule from './fs.js';
-import * as fsPromisesModule from './fs-promises.js';
 import * as moduleModule from './module.js';
-import * as osModule from './os.js';
-import * as pathModule from './path.js';
 import * as perfHooksModule from './perf-hooks.js';
-import * as readlineModule from './readline.js';
-import * as readlinePromisesModule from './readline-promises.js';
-import * as streamModule from './stream.js';
-import * as streamPromisesModule from './stream-promises.js';
-import * as stringDecoderModule from './string-decoder.js';
 import * as textModule from './text.js';
 import * as timersModule from './timers.js';
-import * as timersPromisesModule from './timers-promises.js';
-import * as ttyModule from './tty.js';
 import * as urlModule from './url.js';
-import * as utilModule from './util.js';
-import * as utilTypesModule from './util-types.js';
 import { unsupportedModule } from './unsupported.js';
 import { config } from './config.js';
 import { missingReason, NODE_BUILTINS, PROVIDED } from '../builtins.js';
 
 const g = globalThis as unknown as Record<string, unknown>;
 
-// What `require('fs')` returns: the module's default export (Node's CommonJS shape).
-const provided: Record<string, unknown> = {
-  assert: assertModule,
-  buffer: bufferModule,
-  console: { default: console },
-  events: eventsModule,
-  fs: fsModule,
-  'fs-promises': fsPromisesModule,
-  module: moduleModule,
-  os: osModule,
-  path: pathModule,
-  'perf-hooks': perfHooksModule,
-  process: { default: process },
-  readline: readlineModule,
-  'readline-promises': readlinePromisesModule,
-  stream: streamModule,
-  'stream-promises': streamPromisesModule,
-  'string-decoder': stringDecoderModule,
-  timers: timersModule,
-  'timers-promises': timersPromisesModule,
-  tty: ttyModule,
-  url: urlModule,
-  util: utilModule,
-  'util-types': utilTypesModule,
+// The modules behind the built-ins, loaded on first use: esbuild turns a require() of an ES module into a lazy
+// init, so a script that never touches streams or assert does not pay for evaluating them at start-up.
+const provided: Record<string, () => unknown> = {
+  assert: () => require('./assert.js'),
+  buffer: () => bufferModule,
+  console: () => ({ default: console }),
+  events: () => require('./events.js'),
+  fs: () => require('./fs.js'),
+  'fs-promises': () => require('./fs-promises.js'),
+  module: () => moduleModule,
+  os: () => require('./os.js'),
+  path: () => require('./path.js'),
+  'perf-hooks': () => perfHooksModule,
+  process: () => ({ default: process }),
+  readline: () => require('./readline.js'),
+  'readline-promises': () => require('./readline-promises.js'),
+  stream: () => require('./stream.js'),
+  'stream-promises': () => require('./stream-promises.js'),
+  'string-decoder': () => require('./string-decoder.js'),
+  timers: () => timersModule,
+  'timers-promises': () => require('./timers-promises.js'),
+  tty: () => require('./tty.js'),
+  url: () => urlModule,
+  util: () => require('./util.js'),
+  'util-types': () => require('./util-types.js'),
 };
 for (const name of NODE_BUILTINS) {
   const file = PROVIDED[name];
-  if (file) {
-    const ns = provided[file] as { default?: unknown } | undefined;
-    moduleModule.registerBuiltin(name, () => ns?.default ?? ns);
+  const load = file ? provided[file] : undefined;
+  if (load) {
+    moduleModule.registerBuiltin(name, () => {
+      const ns = load() as { default?: unknown };
+      return ns.default ?? ns;
+    });
   } else {
     let stub: object | undefined;
     moduleModule.registerBuiltin(name, () => (stub ??= unsupportedModule(name, missingReason(name))));

@@ -1,16 +1,14 @@
 // node:util: the `util` package from npm, with parseArgs (@pkgjs/parseargs), TextEncoder/TextDecoder and the
 // newer helpers CLI programs reach for.
 import util from 'util/util.js';
-import { parseArgs } from '@pkgjs/parseargs';
-import assert from './assert.js';
 import { TextDecoder, TextEncoder } from './text.js';
 
 export const { inspect, inherits, promisify, callbackify, deprecate, debuglog, types } = util;
 
-/** npm's util predates isDeepStrictEqual: npm's assert decides it. */
+/** npm's util predates isDeepStrictEqual: npm's assert decides it (loaded when first asked: esbuild's lazy init). */
 export function isDeepStrictEqual(a: unknown, b: unknown): boolean {
   try {
-    assert.deepStrictEqual(a, b);
+    (require('./assert.js') as { default: { deepStrictEqual(a: unknown, b: unknown): void } }).default.deepStrictEqual(a, b);
     return true;
   } catch {
     return false;
@@ -99,5 +97,9 @@ export const stripVTControlCharacters = (s: string): string => s.replace(/\u001b
 export const styleText = (_format: string | string[], text: string): string => text;
 export const toUSVString = (s: string): string => s.replace(/[\ud800-\udfff]/g, '\ufffd');
 export const isArray = Array.isArray;
-export { parseArgs, TextDecoder, TextEncoder };
+/** @pkgjs/parseargs, loaded when first called. */
+export function parseArgs(config?: Parameters<typeof import('node:util').parseArgs>[0]): ReturnType<typeof import('node:util').parseArgs> {
+  return (require('@pkgjs/parseargs') as typeof import('node:util')).parseArgs(config);
+}
+export { TextDecoder, TextEncoder };
 export default { ...util, format, formatWithOptions, isDeepStrictEqual, stripVTControlCharacters, styleText, toUSVString, parseArgs, TextDecoder, TextEncoder, isArray };
