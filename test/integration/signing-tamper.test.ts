@@ -23,7 +23,7 @@ import { hostPlatform } from '../helpers/images.js';
 import { makeTempDir, removeTempDir, skipUnlessTools } from '../helpers/proc.js';
 import type { TestProxy } from '../helpers/proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { boxproxyCli, boxproxyRun, convertThrough, pushSpec, startBoxProxy, type ConversionStatus, type PushedImage } from './boxes-helpers.js';
+import { assertPulledBoxRunsAlikeInEngines, boxproxyCli, boxproxyRun, convertThrough, pushSpec, startBoxProxy, type ConversionStatus, type PushedImage } from './boxes-helpers.js';
 
 const REPO = 'wasm/tamper/hello';
 
@@ -285,6 +285,7 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     const good = await boxproxyRun([ref, '--key', pubFile, ...cache, '--', 'cat:/etc/greeting']);
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /^\/etc\/greeting: tamper$/m);
+    await assertPulledBoxRunsAlikeInEngines(ref, { args: ['cat:/etc/greeting'] }, good);
 
     const tampered = cloneSnapshot(original);
     rewriteSig(tampered, boxDigest, (m) => {

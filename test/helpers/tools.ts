@@ -1,0 +1,88 @@
+// Where the tools of test/setup/tools.txt are: test/setup/tools.sh installs each at its pinned version into
+// ${BOXPROXY_TOOLS_CACHE:-${XDG_CACHE_HOME:-~/.cache}/boxproxy/tools}/<name>-<version>/ (bin/<name> for Go tools,
+// a pip --target directory for the wasmtime wheel). Tests never use another copy found on PATH.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export type ToolName = 'oras' | 'cosign' | 'crane' | 'wazero' | 'distribution' | 'wasmtime';
+
+export interface ToolSpec {
+  name: ToolName;
+  version: string;
+  kind: 'go' | 'pypi';
+  /** `go install` path of the command, or the PyPI package. */
+  source: string;
+}
+
+const TOOLS_FILE = new URL('../setup/tools.txt', import.meta.url);
+
+/** test/setup/tools.txt, the one list of names and pinned versions (tools.sh reads the same file). */
+export function toolSpecs(): ToolSpec[] {
+  const specs: ToolSpec[] = [];
+  for (const line of readFileSync(TOOLS_FILE, 'utf8').split('\n')) {
+    const [name, version, kind, source] = line.trim().split(/\s+/);
+    if (!name || name.startsWith('#') || !version || !source || (kind !== 'go' && kind !== 'pypi')) continue;
+    specs.push({ name: name as ToolName, version, kind, source });
+  }
+  return specs;
+}
+
+export function toolSpec(name: ToolName): ToolSpec {
+  const spec = toolSpecs().find((s) => s.name === name);
+  if (!spec) throw new Error(`${name} is not listed in test/setup/tools.txt`);
+  return spec;
+}
+
+export function toolsCacheDir(): string {
+  return process.env.BOXPROXY_TOOLS_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'boxproxy', 'tools');
+}
+
+/** The tool's install directory (it holds `.installed` once tools.sh finished it). */
+export function toolDir(name: ToolName): string {
+  const spec = toolSpec(name);
+  return join(toolsCacheDir(), `${spec.name}-${spec.version}`);
+}
+
+/** Path of a Go tool's binary. */
+export function toolBin(name: Exclude<ToolName, 'wasmtime'>): string {
+  return join(toolDir(name), 'bin', name);
+}
+
+/** PYTHONPATH entry holding the wasmtime wheel. */
+export function wasmtimePythonPath(): string {
+  return toolDir('wasmtime');
+}
+
+/** The Python that runs the wasmtime wheel (tools.sh checked it imports there). */
+export function python(): string {
+  return process.env.BOXPROXY_PYTHON || 'python3';
+}
+
+export function hasInstalledTool(name: ToolName): boolean {
+  return existsSync(join(toolDir(name), '.installed'));
+}
+
+export class MissingTestToolError extends Error {
+  constructor(readonly tools: ToolName[]) {
+    super(`missing ${tools.map((t) => `${t} ${toolSpec(t).version}`).join(', ')} in ${toolsCacheDir()}: run bash test/setup/tools.sh (npm test does)`);
+    this.name = 'MissingTestToolError';
+  }
+}
+
+/** Throws unless every tool is installed (right before using them). */
+export function requireTestTools(...tools: ToolName[]): void {
+  const missing = tools.filter((t) => !hasInstalledTool(t));
+  if (missing.length) throw new MissingTestToolError(missing);
+}
+
+/**
+ * The `skip` value for a suite needing these tools: false when all are installed, a reason otherwise; under CI a
+ * missing tool is a failure, never a skip, so this throws.
+ */
+export function skipUnlessTestTools(...tools: ToolName[]): string | false {
+  const missing = tools.filter((t) => !hasInstalledTool(t));
+  if (missing.length === 0) return false;
+  if (process.env.CI) throw new MissingTestToolError(missing);
+  return new MissingTestToolError(missing).message;
+}
