@@ -3,7 +3,8 @@
 // a pip --target directory for the wasmtime wheel). Tests never use another copy found on PATH.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export type ToolName = 'oras' | 'cosign' | 'crane' | 'wazero' | 'distribution' | 'wasmtime';
 
@@ -15,7 +16,13 @@ export interface ToolSpec {
   source: string;
 }
 
-const TOOLS_FILE = new URL('../setup/tools.txt', import.meta.url);
+/** A file of the source tree, from test/helpers in the sources or from dist/test/helpers when built (bench). */
+export function repoFile(path: string): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return join(here, here.includes(`${sep}dist${sep}test${sep}`) ? '../../..' : '../..', path);
+}
+
+const TOOLS_FILE = repoFile('test/setup/tools.txt');
 
 /** test/setup/tools.txt, the one list of names and pinned versions (tools.sh reads the same file). */
 export function toolSpecs(): ToolSpec[] {

@@ -1,6 +1,6 @@
 // node:wasi as an engine: plain WASI preview1 in a child process, no boxproxy code involved.
 import { run } from '../proc.js';
-import { TRAP_EXIT_CODE, type EngineResult, type WasiRunSpec } from './types.js';
+import { TRAP_EXIT_CODE, type EngineCommand, type EngineResult, type WasiRunSpec } from './types.js';
 
 const PROGRAM = `
   import { WASI } from 'node:wasi';
@@ -20,10 +20,12 @@ const PROGRAM = `
   }
 `;
 
+export function nodeWasiCommand(spec: WasiRunSpec): EngineCommand {
+  return { cmd: process.execPath, args: ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', PROGRAM, JSON.stringify(spec)], env: process.env };
+}
+
 export async function runInNodeWasi(spec: WasiRunSpec): Promise<EngineResult> {
-  const r = await run(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', PROGRAM, JSON.stringify(spec)], {
-    allowFailure: true,
-    timeoutMs: 120_000,
-  });
+  const c = nodeWasiCommand(spec);
+  const r = await run(c.cmd, c.args, { allowFailure: true, env: c.env, timeoutMs: 120_000 });
   return { engine: 'node:wasi', stdout: r.stdout, stderr: r.stderr, exitCode: r.code };
 }

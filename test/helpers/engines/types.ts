@@ -12,6 +12,13 @@ export interface WasiRunSpec {
   preopens: Array<{ guest: string; host: string }>;
 }
 
+/** How an engine runner starts its process (the benchmark times the same commands). */
+export interface EngineCommand {
+  cmd: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
 export type EngineName = 'node:wasi' | 'wasmtime' | 'wazero';
 
 export interface EngineResult {

@@ -3,12 +3,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { run } from '../proc.js';
-import { python, toolsCacheDir, wasmtimePythonPath } from '../tools.js';
-import type { EngineResult, WasiRunSpec } from './types.js';
+import { python, repoFile, toolsCacheDir, wasmtimePythonPath } from '../tools.js';
+import type { EngineCommand, EngineResult, WasiRunSpec } from './types.js';
 
-const SCRIPT = fileURLToPath(new URL('./wasmtime-run.py', import.meta.url));
+const SCRIPT = repoFile('test/helpers/engines/wasmtime-run.py');
 
 /** Wasmtime's compilation cache (compiling python.wasm with Cranelift takes seconds; reusing it, milliseconds). */
 async function cacheConfig(): Promise<string> {
@@ -21,11 +20,16 @@ async function cacheConfig(): Promise<string> {
   return file;
 }
 
-export async function runInWasmtime(spec: WasiRunSpec): Promise<EngineResult> {
-  const r = await run(python(), [SCRIPT, JSON.stringify({ ...spec, cache: await cacheConfig() })], {
-    allowFailure: true,
+export async function wasmtimeCommand(spec: WasiRunSpec): Promise<EngineCommand> {
+  return {
+    cmd: python(),
+    args: [SCRIPT, JSON.stringify({ ...spec, cache: await cacheConfig() })],
     env: { ...process.env, PYTHONPATH: wasmtimePythonPath(), PYTHONDONTWRITEBYTECODE: '1' },
-    timeoutMs: 180_000,
-  });
+  };
+}
+
+export async function runInWasmtime(spec: WasiRunSpec): Promise<EngineResult> {
+  const c = await wasmtimeCommand(spec);
+  const r = await run(c.cmd, c.args, { allowFailure: true, env: c.env, timeoutMs: 180_000 });
   return { engine: 'wasmtime', stdout: r.stdout, stderr: r.stderr, exitCode: r.code };
 }

@@ -2,7 +2,7 @@
 import { basename, join } from 'node:path';
 import { run } from '../proc.js';
 import { toolBin, toolsCacheDir } from '../tools.js';
-import { TRAP_EXIT_CODE, type EngineResult, type WasiRunSpec } from './types.js';
+import { TRAP_EXIT_CODE, type EngineCommand, type EngineResult, type WasiRunSpec } from './types.js';
 
 /**
  * wazero's CLI sets argv[0] to the module file's base name (`WithArgs(filepath.Base(wasmPath), …)`), never the
@@ -12,15 +12,18 @@ export function wazeroArgv0(spec: WasiRunSpec): string {
   return basename(spec.module);
 }
 
-export async function runInWazero(spec: WasiRunSpec): Promise<EngineResult> {
+/** The command line: compiled code cached in the tools cache (-cachedir), stdio inherited. */
+export function wazeroCommand(spec: WasiRunSpec): EngineCommand {
   const mounts = spec.preopens.map((p) => `-mount=${p.host}:${p.guest}`);
   const env = spec.env.map((e) => `-env=${e}`);
   // Without arguments a lone "--" would reach the module; with them wazero drops the first "--".
   const args = spec.args.length > 1 ? ['--', ...spec.args.slice(1)] : [];
-  const r = await run(toolBin('wazero'), ['run', `-cachedir=${join(toolsCacheDir(), 'wazero-cache')}`, ...mounts, ...env, spec.module, ...args], {
-    allowFailure: true,
-    timeoutMs: 120_000,
-  });
+  return { cmd: toolBin('wazero'), args: ['run', `-cachedir=${join(toolsCacheDir(), 'wazero-cache')}`, ...mounts, ...env, spec.module, ...args], env: process.env };
+}
+
+export async function runInWazero(spec: WasiRunSpec): Promise<EngineResult> {
+  const c = wazeroCommand(spec);
+  const r = await run(c.cmd, c.args, { allowFailure: true, env: c.env, timeoutMs: 120_000 });
   // A trap ends `wazero run` with status 1 and "wasm error: <trap>" (as "error instantiating wasm binary").
   const trapped = r.code === 1 && /^error instantiating wasm binary: .*wasm error: /m.test(r.stderr);
   return { engine: 'wazero', stdout: r.stdout, stderr: r.stderr, exitCode: trapped ? TRAP_EXIT_CODE : r.code };
