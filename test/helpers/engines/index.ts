@@ -98,15 +98,22 @@ export async function runBoxInEngines(layout: string, opts: BoxRunOptions & { re
 
 /**
  * The check every test that runs a Box adds: the Box, run in all its engines, prints what boxproxy's own run
- * printed (`product`) and exits the same.
+ * printed (`product`) and exits the same. A Box whose only engine is boxproxy's own ruby.wasm host is not run a
+ * second time by the same code; that is said on stderr (ENGINES_BY_RUNNER).
  */
 export async function assertBoxRunsAlikeInEngines(
   layout: string,
   opts: BoxRunOptions & { reference?: string },
   product: { stdout: string; exitCode: number },
-): Promise<EnginesRun> {
-  const engines = await runBoxInEngines(layout, opts);
-  assert.equal(engines.stdout, product.stdout, `the engines (${engines.engines.join(', ')}) print what boxproxy's runner printed`);
-  assert.equal(engines.exitCode, product.exitCode, `the engines (${engines.engines.join(', ')}) exit as boxproxy's runner did`);
-  return engines;
+): Promise<EnginesRun | undefined> {
+  const box = await readEngineBox(layout, opts.reference ?? '');
+  const engines = ENGINES_BY_RUNNER[box.runner];
+  if (box.runner === RUNNER_RUBY && engines.length === 1 && engines[0] === 'node:wasi') {
+    process.stderr.write(`engines: ${box.runner} Box ${box.manifestDigest} ran in boxproxy's runner only, the one host ruby.wasm has (ENGINES_BY_RUNNER)\n`);
+    return undefined;
+  }
+  const ran = await runBoxInEngines(layout, opts);
+  assert.equal(ran.stdout, product.stdout, `the engines (${ran.engines.join(', ')}) print what boxproxy's runner printed`);
+  assert.equal(ran.exitCode, product.exitCode, `the engines (${ran.engines.join(', ')}) exit as boxproxy's runner did`);
+  return ran;
 }
