@@ -47,12 +47,14 @@ install_go() { # dir version path
   name="$(basename "$1")"; name="${name%-"$2"}"
   command -v go >/dev/null || { fail "go is not installed (needed for $name $2)"; return; }
   rm -rf "$tmp" && mkdir -p "$tmp/bin"
-  if GOBIN="$tmp/bin" nice -n 10 go install -trimpath -ldflags='-s -w' "$3@$2" >&2; then
+  # go's download and build chatter goes to a log, shown when the install fails.
+  if GOBIN="$tmp/bin" nice -n 10 go install -trimpath -ldflags='-s -w' "$3@$2" >"$1.log" 2>&1; then
     mv "$tmp/bin/$(basename "$3")" "$tmp/bin/$name.new" && mv "$tmp/bin/$name.new" "$tmp/bin/$name"
     "$tmp/bin/$name" --help >/dev/null 2>&1 || "$tmp/bin/$name" version >/dev/null 2>&1 || { fail "$name $2 was built but does not run"; return; }
     finish "$1" "$tmp"
   else
-    fail "go install $3@$2 failed"
+    tail -n 30 "$1.log" >&2
+    fail "go install $3@$2 failed (log: $1.log)"
   fi
 }
 
@@ -61,11 +63,12 @@ install_pypi() { # dir version package
   local python="${BOXPROXY_PYTHON:-python3}"
   command -v "$python" >/dev/null || { fail "$python is not installed (needed for $3 $2)"; return; }
   rm -rf "$tmp" && mkdir -p "$tmp"
-  if nice -n 10 "$python" -m pip install --quiet --only-binary=:all: --target "$tmp" "$3==$2" >&2 &&
+  if nice -n 10 "$python" -m pip install --quiet --only-binary=:all: --target "$tmp" "$3==$2" >"$1.log" 2>&1 &&
     PYTHONPATH="$tmp" "$python" -c "import $3" >&2; then
     finish "$1" "$tmp"
   else
-    fail "pip install $3==$2 failed"
+    tail -n 30 "$1.log" >&2
+    fail "pip install $3==$2 failed (log: $1.log)"
   fi
 }
 
