@@ -109,7 +109,7 @@ async function helloProgram(opts: StartBenchOptions): Promise<ProgramResult> {
   await cp(engineBox.rootfs, nativeRoot, { recursive: true });
   const built = spawnSync('clang', ['-O2', '-static', repoFile('test/fixtures/wasm/hello.c'), '-o', join(nativeRoot, 'app', 'hello')], { encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`clang -static hello.c: ${built.stderr}`);
-  const native: EngineCommand = { cmd: 'chroot', args: [nativeRoot, '/app/hello', ...run.args.slice(1)], env: Object.fromEntries(run.env.map(splitEnv)) };
+  const native: EngineCommand = { cmd: '/usr/sbin/chroot', args: [nativeRoot, '/app/hello', ...run.args.slice(1)], env: Object.fromEntries(run.env.map(splitEnv)) };
   const commands = await commandsFor(box, run, native, join(base, 'cache'));
   return { program: 'hello (C, wasi-libc)', timings: timeAll(commands, opts) };
 }

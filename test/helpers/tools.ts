@@ -14,6 +14,8 @@ export interface ToolSpec {
   kind: 'go' | 'pypi';
   /** `go install` path of the command, or the PyPI package. */
   source: string;
+  /** `test`: installed for npm test; `bench`: by npm run bench (`tools.sh --bench`). */
+  purpose: 'test' | 'bench';
 }
 
 /** A file of the source tree, from test/helpers in the sources or from dist/test/helpers when built (bench). */
@@ -28,9 +30,9 @@ const TOOLS_FILE = repoFile('test/setup/tools.txt');
 export function toolSpecs(): ToolSpec[] {
   const specs: ToolSpec[] = [];
   for (const line of readFileSync(TOOLS_FILE, 'utf8').split('\n')) {
-    const [name, version, kind, source] = line.trim().split(/\s+/);
+    const [name, version, kind, source, purpose] = line.trim().split(/\s+/);
     if (!name || name.startsWith('#') || !version || !source || (kind !== 'go' && kind !== 'pypi')) continue;
-    specs.push({ name: name as ToolName, version, kind, source });
+    specs.push({ name: name as ToolName, version, kind, source, purpose: purpose === 'bench' ? 'bench' : 'test' });
   }
   return specs;
 }
@@ -61,9 +63,11 @@ export function wasmtimePythonPath(): string {
   return toolDir('wasmtime');
 }
 
-/** The Python that runs the wasmtime wheel (tools.sh checked it imports there). */
+/** The Python that runs the wasmtime wheel: the interpreter tools.sh checked it imports in. */
 export function python(): string {
-  return process.env.BOXPROXY_PYTHON || 'python3';
+  if (process.env.BOXPROXY_PYTHON) return process.env.BOXPROXY_PYTHON;
+  const recorded = join(toolDir('wasmtime'), '.python');
+  return existsSync(recorded) ? readFileSync(recorded, 'utf8').trim() || 'python3' : 'python3';
 }
 
 export function hasInstalledTool(name: ToolName): boolean {
@@ -72,7 +76,8 @@ export function hasInstalledTool(name: ToolName): boolean {
 
 export class MissingTestToolError extends Error {
   constructor(readonly tools: ToolName[]) {
-    super(`missing ${tools.map((t) => `${t} ${toolSpec(t).version}`).join(', ')} in ${toolsCacheDir()}: run bash test/setup/tools.sh (npm test does)`);
+    const bench = tools.some((t) => toolSpec(t).purpose === 'bench');
+    super(`missing ${tools.map((t) => `${t} ${toolSpec(t).version}`).join(', ')} in ${toolsCacheDir()}: run bash test/setup/tools.sh${bench ? ' --bench (npm run bench does)' : ' (npm test does)'}`);
     this.name = 'MissingTestToolError';
   }
 }

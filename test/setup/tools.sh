@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the tools of test/setup/tools.txt at their pinned versions into a versioned cache,
+# Installs the tools of test/setup/tools.txt at their pinned versions into a versioned cache: those the tests
+# need, and with --bench those the benchmark needs too,
 #   ${BOXPROXY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/boxproxy/tools}/<name>-<version>/
 # (go tools as bin/<name>, the wasmtime wheel as a pip --target directory). Instant when warm: one stat per tool.
 # Go's and pip's own caches live under the same root, so an empty HOME works. When CI is set a failed install
@@ -7,11 +8,14 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${BOXPROXY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/boxproxy/tools}"
+wanted=(test)
+[[ "${1:-}" == --bench ]] && wanted+=(bench)
 
 # name version kind source, from tools.txt (comments and blank lines skipped)
 entries=()
-while read -r name version kind source; do
+while read -r name version kind source for; do
   [[ -z "${name:-}" || "$name" == \#* ]] && continue
+  [[ " ${wanted[*]} " == *" $for "* ]] || continue
   entries+=("$name $version $kind $source")
 done <"$here/tools.txt"
 
@@ -65,6 +69,8 @@ install_pypi() { # dir version package
   rm -rf "$tmp" && mkdir -p "$tmp"
   if nice -n 10 "$python" -m pip install --quiet --only-binary=:all: --target "$tmp" "$3==$2" >"$1.log" 2>&1 &&
     PYTHONPATH="$tmp" "$python" -c "import $3" >&2; then
+    # The interpreter itself, not a wrapper such as pyenv's shim (which costs more than the run it starts).
+    "$python" -c 'import sys; print(sys.executable)' >"$tmp/.python"
     finish "$1" "$tmp"
   else
     tail -n 30 "$1.log" >&2
@@ -91,4 +97,9 @@ for entry in "${missing[@]}"; do
   esac
   [[ -f "$dir/.installed" ]] && echo "tools.sh: $name $version ready ($((SECONDS - started)) s)" >&2
 done
+# The binaries are all that is used: Go's build and module caches (GiBs for cosign) go once the installs are done.
+if [[ $failed -eq 0 && -d "$cache/go" ]]; then
+  go clean -cache -modcache >/dev/null 2>&1 || true
+  rm -rf "$cache/go"
+fi
 exit 0
