@@ -170,7 +170,8 @@ describe('oras, crane and cosign against boxproxy serving Boxes', {
 
   test('cosign verify --key <served key> accepts every Box offline, through its sigstore bundle referrer', async () => {
     for (const m of made.values()) {
-      for (const ref of [`${proxy.host}/wasm/${m.repo}:1`, `${proxy.host}/wasm/${m.repo}@${m.box}`]) {
+      // The Box reference by tag and by digest, and the Box by digest in its source repository.
+      for (const ref of [`${proxy.host}/wasm/${m.repo}:1`, `${proxy.host}/wasm/${m.repo}@${m.box}`, `${proxy.host}/${m.repo}@${m.box}`]) {
         const r = await cosignVerify(ref);
         ok(r, `cosign verify ${ref}`);
         // boxproxy answers the referrers API: cosign 3 verifies the bundle referrer and stops there.
