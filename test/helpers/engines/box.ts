@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, realpath, rename } from 'node:fs/promises';
 import { isAbsolute, join, posix } from 'node:path';
 import { LABEL_DIRS, LABEL_RUNNER, RUNNER_WASI, type BoxRunnerName } from '../../../src/box/format.js';
+import { readModuleInfo } from '../../../src/convert/wasm-imports.js';
 import type { ImageConfig, ImageIndex, ImageManifest } from '../../../src/oci/types.js';
 import { makeTempDir, run } from '../proc.js';
 import { splitEnv, type WasiRunSpec } from './types.js';
@@ -22,6 +23,10 @@ export interface EngineBox {
   runner: BoxRunnerName;
   rootfs: string;
   config: ImageConfig;
+  /** Host path of the module (Entrypoint[0] in the rootfs). */
+  module: string;
+  /** A WASI reactor (no `_start` export, like npm's ruby.wasm): only a JS host can drive it, no WASI engine. */
+  reactor: boolean;
 }
 
 async function blob(layout: string, digest: string): Promise<Buffer> {
@@ -72,7 +77,18 @@ export async function readEngineBox(layout: string, reference = ''): Promise<Eng
     unpacked.set(digest, rootfs);
   }
   const runner = (config.config?.Labels?.[LABEL_RUNNER] ?? RUNNER_WASI) as BoxRunnerName;
-  return { manifestDigest: digest, runner, rootfs: await rootfs, config };
+  const root = await realpath(await rootfs);
+  const module = await moduleIn(root, config.config?.Entrypoint?.[0]);
+  const reactor = !readModuleInfo(await readFile(module)).exports.some((e) => e.kind === 'func' && e.name === '_start');
+  return { manifestDigest: digest, runner, rootfs: root, config, module, reactor };
+}
+
+/** The module's host path; a symlinked one must resolve inside the rootfs too (an absolute target would leave it). */
+async function moduleIn(root: string, guest: string | undefined): Promise<string> {
+  if (!guest || !isAbsolute(guest)) throw new Error(`the Box's Entrypoint[0] is not an absolute module path: ${JSON.stringify(guest)}`);
+  const module = await realpath(inRootfs(root, guest));
+  if (!module.startsWith(root + '/')) throw new Error(`the Box's module ${guest} resolves outside its rootfs`);
+  return module;
 }
 
 /** A rootfs path as a host path, refusing what leaves the rootfs. */
@@ -90,8 +106,7 @@ function inRootfs(rootfs: string, guest: string): string {
  */
 export async function engineRunSpec(box: EngineBox, opts: BoxRunOptions = {}): Promise<WasiRunSpec> {
   const cfg = box.config.config ?? {};
-  const [moduleGuest, ...fixed] = cfg.Entrypoint ?? [];
-  if (!moduleGuest || !isAbsolute(moduleGuest)) throw new Error(`the Box's Entrypoint[0] is not an absolute module path: ${JSON.stringify(cfg.Entrypoint)}`);
+  const [moduleGuest = '', ...fixed] = cfg.Entrypoint ?? [];
   const env = new Map((cfg.Env ?? []).map(splitEnv));
   env.set('PWD', cfg.WorkingDir || '/');
   for (const item of opts.env ?? []) {
@@ -100,21 +115,17 @@ export async function engineRunSpec(box: EngineBox, opts: BoxRunOptions = {}): P
     else if (process.env[k] !== undefined) env.set(k, process.env[k] as string);
     else env.delete(k);
   }
-  const preopens = [{ guest: '/', host: await realpath(box.rootfs) }];
+  const preopens = [{ guest: '/', host: box.rootfs }];
   const mapped = cfg.Labels?.[LABEL_DIRS];
   for (const m of mapped ? (JSON.parse(mapped) as Array<{ guest: string; path: string }>) : []) {
-    preopens.push({ guest: m.guest, host: inRootfs(preopens[0]?.host as string, m.path) });
+    preopens.push({ guest: m.guest, host: inRootfs(box.rootfs, m.path) });
   }
   for (const d of opts.dirs ?? []) {
     const [host = '', guest = host] = d.split(':');
     preopens.push({ guest, host });
   }
-  const root = preopens[0]?.host as string;
-  // A symlinked module must resolve inside the rootfs too (an absolute link target would point at the host).
-  const module = await realpath(inRootfs(root, moduleGuest));
-  if (!module.startsWith(root + '/')) throw new Error(`the Box's module ${moduleGuest} resolves outside its rootfs`);
   return {
-    module,
+    module: box.module,
     args: [moduleGuest, ...fixed, ...(opts.args ?? cfg.Cmd ?? [])],
     env: [...env].map(([k, v]) => `${k}=${v}`),
     preopens,

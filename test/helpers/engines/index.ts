@@ -30,8 +30,8 @@ const TOOL_OF: Partial<Record<EngineName, ToolName>> = { wasmtime: 'wasmtime', w
 
 let rubyCache: Promise<string> | undefined;
 
-/** A ruby.wasm Box on Node needs the JS host: boxproxy's own runner, the only host there is for it. */
-async function runRubyWasmOnNode(layout: string, reference: string, opts: BoxRunOptions): Promise<EngineResult> {
+/** A reactor Box (npm's ruby.wasm) on Node needs the JS host: boxproxy's own ruby.wasm runner, the only one there is. */
+async function runReactorOnNode(layout: string, reference: string, opts: BoxRunOptions): Promise<EngineResult> {
   rubyCache ??= makeTempDir('engine-ruby');
   const unpacked = await loadBox(new OciLayoutSource(layout), reference, { cacheDir: await rubyCache });
   const r = await runPlanIsolated(await planRun(unpacked, opts), { stdio: 'pipe' });
@@ -81,8 +81,8 @@ export async function runBoxInEngines(layout: string, opts: BoxRunOptions & { re
   const spec = await engineRunSpec(box, opts);
   const results: EngineResult[] = [];
   for (const engine of enginesFor(box)) {
-    const rubyHost = engine === 'node:wasi' && box.runner === RUNNER_RUBY;
-    results.push(rubyHost ? await runRubyWasmOnNode(layout, opts.reference ?? '', opts) : await runIn(engine, spec));
+    const jsHost = engine === 'node:wasi' && box.reactor && box.runner === RUNNER_RUBY;
+    results.push(jsHost ? await runReactorOnNode(layout, opts.reference ?? '', opts) : await runIn(engine, spec));
   }
   const [first, ...rest] = results as [EngineResult, ...EngineResult[]];
   for (const r of rest) {
@@ -108,7 +108,7 @@ export async function assertBoxRunsAlikeInEngines(
 ): Promise<EnginesRun | undefined> {
   const box = await readEngineBox(layout, opts.reference ?? '');
   const engines = ENGINES_BY_RUNNER[box.runner];
-  if (box.runner === RUNNER_RUBY && engines.length === 1 && engines[0] === 'node:wasi') {
+  if (box.reactor && engines.length === 1 && engines[0] === 'node:wasi') {
     process.stderr.write(`engines: ${box.runner} Box ${box.manifestDigest} ran in boxproxy's runner only, the one host ruby.wasm has (ENGINES_BY_RUNNER)\n`);
     return undefined;
   }
