@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertImage, writeBoxToOciLayout } from '../src/convert/pipeline.js';
 import { OciLayoutSource } from '../src/image/oci-layout.js';
-import { ensureBuiltRuntime } from '../src/runtimes/catalog.js';
+import { ensureBuiltRuntime } from '../src/runtimes/build.js';
 import { dir, elf, file, symlink, writeLayout, type ImageSpec } from '../test/convert/helpers.js';
 import { engineRunSpec, readEngineBox } from '../test/helpers/engines/box.js';
 import { nodeWasiCommand } from '../test/helpers/engines/node-wasi.js';
