@@ -4,4 +4,5 @@
 set -euo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
 bash "$here/deps.sh"
+bash "$here/tools.sh"
 node --import tsx "$here/runtimes.ts"
