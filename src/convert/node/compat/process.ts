@@ -39,8 +39,9 @@ class Process extends EventEmitter {
     // qjs's scriptArgs: [bundle, ...the image's command line]; Node's argv: [execPath, script, ...args].
     const command = parseCommand(scriptArgs.slice(1), this.cwd());
     if (!command.ok) {
+      // Status 1, as node's own for a script it cannot load (WASI engines refuse statuses above 125).
       this.stderr.write(`boxproxy: ${command.reason}\n`);
-      std.exit(127);
+      std.exit(1);
     }
     this.argv = [config.execPath, command.script, ...command.args];
     this.execArgv = command.execArgv;
