@@ -66,7 +66,7 @@ export function moduleLevelImports(source: string, pkg = ''): string[] {
     const dots = (from[1] ?? '').length;
     if (dots > 0) {
       const base = pkg.split('.').filter(Boolean);
-      if (dots - 1 > base.length || base.length === 0) continue;
+      if (dots - 1 >= base.length) continue;
       module = [...base.slice(0, base.length - (dots - 1)), ...(module ? [module] : [])].join('.');
     }
     if (module === '__future__' || !/^[\w.]+$/.test(module)) continue;

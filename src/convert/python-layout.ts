@@ -73,8 +73,13 @@ export interface PythonLayout {
    * site.py otherwise).
    */
   siteModule?: { path: string; inode: Inode };
+  /** Image files inside the replaced stdlib (or outside the app) that the Box keeps: site.py, sitecustomize, pyvenv.cfg. */
+  keptFiles: string[];
   notes: string[];
 }
+
+/** Hooks of the image's own installation that its site module imports from the stdlib directory. */
+const CUSTOMIZE_MODULES = ['sitecustomize.py', 'usercustomize.py'];
 
 /** Parses pyvenv.cfg's `key = value` lines. */
 export function parsePyvenvCfg(text: string): Map<string, string> {
@@ -130,11 +135,16 @@ export async function pythonLayout(
     notes.push(`the image's Python ${minor} stdlib (lib/python${minor}/os.py) was not found from ${searchFrom ?? 'its interpreter'}; the runtime goes to ${FALLBACK_PREFIX}`);
   }
   const modulePath = `${venv ? venv.dir : prefix === '/' ? '' : prefix}/bin/python.wasm`;
-  const layout: PythonLayout = { modulePath, prefix, notes, ...(venv ? { venv } : {}) };
-  const sitePath = `${prefix === '/' ? '' : prefix}/lib/python${runtimeMinor}/site.py`;
+  const layout: PythonLayout = { modulePath, prefix, keptFiles: venv ? [venv.configPath] : [], notes, ...(venv ? { venv } : {}) };
+  const stdlibDir = `${prefix === '/' ? '' : prefix}/lib/python${runtimeMinor}`;
+  for (const name of CUSTOMIZE_MODULES) {
+    if (ctx.fs.get(`${stdlibDir}/${name}`.slice(1).split('/'))) layout.keptFiles.push(`${stdlibDir}/${name}`);
+  }
+  const sitePath = `${stdlibDir}/site.py`;
   const site = fileAt(ctx, sitePath);
   if (site?.inode.content && !(runtime.siteSource && (await ctx.readFile(site.inode)).equals(runtime.siteSource))) {
     layout.siteModule = { path: sitePath, inode: site.inode };
+    layout.keptFiles.push(sitePath);
     notes.push(`the image's own ${sitePath} decides the site-packages directories (run with -X frozen_modules=off)`);
   }
   if (venv) notes.push(`virtualenv ${venv.dir} (${venv.configPath}${venv.systemSitePackages ? ', with system site-packages' : ''})`);

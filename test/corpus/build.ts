@@ -9,7 +9,7 @@
 // what it is made of (recipe data, the builder's own code, the layers below) and stays valid while every
 // Debian package it installed still has the version it was built with.
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, cp, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, link, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hexOf, sha256 } from '../../src/oci/digest.js';
@@ -103,6 +103,32 @@ async function installedVersions(upper: string): Promise<Record<string, string> 
   }
 }
 
+/** Marks a cache entry as used (pruneCorpus keeps what any worktree used lately). */
+async function touch(dir: string): Promise<void> {
+  const now = new Date();
+  await utimes(dir, now, now).catch(() => undefined);
+}
+
+/** Entries of the cache not used for `maxAgeDays`: other worktrees' recipes stay while they are in use. */
+export async function pruneCorpus(root: string, maxAgeDays: number, say: (line: string) => void): Promise<void> {
+  const cutoff = Date.now() - maxAgeDays * 86400_000;
+  for (const kind of ['layers', 'images']) {
+    let names: string[] = [];
+    try {
+      names = await readdir(join(root, kind));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const dir = join(root, kind, name);
+      if ((await stat(dir)).mtimeMs >= cutoff) continue;
+      say(`pruning ${kind}/${name} (unused for ${maxAgeDays} days)`);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  await rm(join(root, 'tmp'), { recursive: true, force: true });
+}
+
 /** Moves a finished build into place, replacing a stale entry. */
 async function publish(tmp: string, final: string): Promise<void> {
   if (await exists(final)) {
@@ -124,7 +150,10 @@ async function layer(ctx: BuildContext, id: string, createdBy: string, below: re
   const parents = below.map((l) => l.record.blob.diffId);
   const cached = await readJson<LayerRecord>(join(dir, 'layer.json'));
   const stale = layerStale(cached, parents, ctx.index.get(suite));
-  if (!stale && cached) return { record: cached, dir, upper: join(dir, 'upper'), blobFile: join(dir, 'layer.tar.gz') };
+  if (!stale && cached) {
+    await touch(dir);
+    return { record: cached, dir, upper: join(dir, 'upper'), blobFile: join(dir, 'layer.tar.gz') };
+  }
   ctx.say(`building layer ${id} (${stale}): ${createdBy.slice(0, 120)}`);
   const started = Date.now();
   const tmp = join(ctx.root, 'tmp', `${id}-${randomBytes(4).toString('hex')}`);
@@ -202,7 +231,7 @@ async function installLayer(ctx: BuildContext, r: Recipe, base: BuiltLayer): Pro
 async function copyLayer(ctx: BuildContext, r: Recipe, below: readonly BuiltLayer[]): Promise<BuiltLayer | undefined> {
   const files = Object.entries(r.files ?? {});
   if (files.length === 0 && !r.npm) return undefined;
-  const id = `copy-${r.name}-${hashOf('copy', canonicalJson(r.files ?? {}), canonicalJson(r.npm ?? null), await builderVersion(copyLayer))}`;
+  const id = `copy-${hashOf('copy', canonicalJson(r.files ?? {}), canonicalJson(r.npm ?? null), await builderVersion(copyLayer))}`;
   const createdBy = `COPY ${files.map(([p]) => p).join(' ')}${r.npm ? ` + npm install ${r.npm.packages.join(' ')} in ${r.npm.dir}` : ''}`;
   return layer(ctx, id, createdBy, below, r.suite, async (scratch, upper) => {
     for (const [path, spec] of files) {
@@ -228,7 +257,7 @@ async function copyLayer(ctx: BuildContext, r: Recipe, below: readonly BuiltLaye
 async function runLayer(ctx: BuildContext, r: Recipe, below: readonly BuiltLayer[]): Promise<BuiltLayer | undefined> {
   if (!r.run?.length) return undefined;
   const script = r.run.join(' && ');
-  const id = `run-${r.name}-${hashOf('run', ...below.map((l) => l.record.id), script, await builderVersion(runLayer))}`;
+  const id = `run-${hashOf('run', ...below.map((l) => l.record.id), script, await builderVersion(runLayer))}`;
   return layer(ctx, id, `RUN ${script}`, below, r.suite, (scratch, upper) => runStep(ctx, scratch, upper, below, r.suite, script));
 }
 
@@ -360,6 +389,7 @@ export async function buildImage(ctx: BuildContext, r: Recipe): Promise<BuiltIma
   const lowers = [...layers].reverse().map((l) => l.upper);
   const cached = await readJson<ImageRecord>(join(dir, 'image.json'));
   if (cached && canonicalJson(cached.layers.map((l) => l.diffId)) === canonicalJson(config.rootfs.diff_ids)) {
+    await touch(dir);
     return { recipe: r, layout: join(dir, 'layout'), lowers, config, record: cached };
   }
   const tmp = join(ctx.root, 'tmp', `image-${r.name}-${randomBytes(4).toString('hex')}`);

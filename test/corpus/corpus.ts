@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { hasTool } from '../helpers/proc.js';
-import { buildImage, type BuildContext, type BuiltImage } from './build.js';
+import { buildImage, pruneCorpus, type BuildContext, type BuiltImage } from './build.js';
 import type { Recipe } from './recipe.js';
 import { RECIPES } from './recipes/index.js';
 
@@ -96,6 +96,8 @@ export async function ensureCorpus(say: (line: string) => void, recipes: readonl
     const ctx = context(root, say);
     const out: BuiltImage[] = [];
     for (const r of recipes) out.push(await buildImage(ctx, r));
+    // Leftovers of interrupted builds, and entries no worktree on this machine used for two weeks.
+    await pruneCorpus(root, 14, say);
     return out;
   });
 }

@@ -5,3 +5,4 @@ set -euo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
 bash "$here/deps.sh"
 node --import tsx "$here/runtimes.ts"
+node --import tsx "$here/corpus.ts"

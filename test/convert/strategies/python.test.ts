@@ -10,6 +10,7 @@ import { OciLayoutSource } from '../../../src/image/oci-layout.js';
 import { native } from '../../../src/convert/strategies/native.js';
 import { importedNames, pythonMain, pythonFromShebang, pythonStrategy, PYTHON_WASM_BOX_PATH } from '../../../src/convert/strategies/python.js';
 import type { ImageConfig } from '../../../src/oci/types.js';
+import { DEFAULT_TRIAL_LIMITS, runTrial, type TrialLimits, type TrialSpec } from '../../../src/convert/trial.js';
 import type { OciRuntimeCatalog } from '../../../src/runtimes/catalog.js';
 import { dir, elf, file, symlink, tempDir, writeLayout, type ImageSpec } from '../helpers.js';
 import { pythonCatalog, runPlainWasi } from '../../runtimes/helpers.js';
@@ -285,3 +286,36 @@ describe('python strategy: Boxes', () => {
   });
 });
 
+
+describe('trial stage', () => {
+  /** A converted Box (trial off) and a trial of `probes` with a custom program in its interpreter. */
+  async function trialOf(program: string, probes: string[], limits?: Partial<TrialLimits>) {
+    const { result, base } = await convert(appImage(), { trial: false });
+    const spec: TrialSpec = { language: 'python', probes, onFailure: 'refuse', command: (marker) => ['-c', program, marker, ...probes] };
+    return runTrial(boxOf(result).box, spec, join(base, 'trial-work'), { ...DEFAULT_TRIAL_LIMITS, ...limits });
+  }
+
+  test('only lines carrying the run\'s random marker count as answers', async () => {
+    const program = `import sys, json
+marker, probes = sys.argv[1], sys.argv[2:]
+print("boxproxy-trial-0000 " + json.dumps({"probe": probes[0], "ok": True}))
+print(marker + " " + json.dumps({"probe": probes[0], "ok": False, "error": "NameError: x"}))
+`;
+    const report = await trialOf(program, ['import a', 'import b']);
+    assert.deepEqual(report.passed, []);
+    assert.deepEqual(report.failed[0], { probe: 'import a', ok: false, error: 'NameError: x' });
+    assert.match(report.failed[1]?.error ?? '', /^no answer: the interpreter exited with status 0/);
+  });
+
+  test('a trial past its time limit is killed and says so', async () => {
+    const report = await trialOf('while True: pass', ['import slow'], { timeoutMs: 3000 });
+    assert.equal(report.killed, 'timeout');
+    assert.match(report.failed[0]?.error ?? '', /no answer: the trial ran past 3000 ms/);
+  });
+
+  test('a trial past its memory limit is killed and says so', async () => {
+    const report = await trialOf('x = []\nwhile True: x.append(bytearray(1 << 20))', ['import big'], { maxRssBytes: 256 * 1024 * 1024 });
+    assert.equal(report.killed, 'memory');
+    assert.match(report.failed[0]?.error ?? '', /more than 256 MiB/);
+  });
+});

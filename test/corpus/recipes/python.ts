@@ -37,6 +37,46 @@ def main(greeting, who):
 main()
 `;
 
+const VENV_PATH = 'PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The virtualenv images share their layers: one venv, two commands. */
+const VENV: Pick<Recipe, 'suite' | 'packages' | 'files' | 'run'> = {
+  suite: 'bookworm',
+  packages: PYTHON_PACKAGES,
+  files: {
+    '/src/greeter/setup.py': `from setuptools import setup
+
+setup(name="greeter", version="1.2.0", packages=["greeter"], entry_points={"console_scripts": ["greet = greeter:main"]})
+`,
+    '/src/greeter/greeter/__init__.py': `import sys
+
+VERSION = "1.2.0"
+
+
+def greeting(name):
+    return f"Greetings, {name}, from greeter {VERSION}"
+
+
+def main():
+    print(greeting(sys.argv[1] if len(sys.argv) > 1 else "venv"))
+    return 0
+`,
+    '/app/main.py': `import sys
+import greeter
+
+print(greeter.greeting("Box"))
+print("prefix:", sys.prefix, "base:", sys.base_prefix)
+try:
+    import jinja2
+    print("jinja2 visible", jinja2.__version__)
+except ImportError as e:
+    print("jinja2 hidden by the venv:", e)
+${PRINT_SITE}
+`,
+  },
+  run: ['python3 -m venv /opt/venv', '/opt/venv/bin/pip install -q --no-index --no-cache-dir --disable-pip-version-check /src/greeter'],
+};
+
 export const PYTHON_RECIPES: readonly Recipe[] = [
   {
     name: 'python-debian',
@@ -60,8 +100,10 @@ export const PYTHON_RECIPES: readonly Recipe[] = [
       'cp -a /usr/lib/python3.11/. /usr/local/lib/python3.11/',
       'cd /usr/lib/python3/dist-packages && cp -a jinja2 markupsafe yaml _yaml click Jinja2-*-info MarkupSafe-*-info PyYAML-*-info click-*-info /usr/local/lib/python3.11/site-packages/',
       'ln -s python3.11 /usr/local/bin/python3 && ln -s python3 /usr/local/bin/python',
-      // Upstream's site.py (what python:3.11 has) lists <prefix>/lib/python3.11/site-packages; Debian's only in a venv.
-      "sed -i 's/^    is_virtual_environment = .*/    is_virtual_environment = True/' /usr/local/lib/python3.11/site.py",
+      // Upstream's site module (frozen into python:3.11's binary) lists <prefix>/lib/python3.11/site-packages;
+      // Debian's (frozen into this binary) only in a venv, so the image's sitecustomize adds it.
+      'rm -f /usr/local/lib/python3.11/sitecustomize.py',
+      `printf 'import site\\nsite.addsitedir("/usr/local/lib/python3.11/site-packages")\\n' > /usr/local/lib/python3.11/sitecustomize.py`,
       "apt-mark manual $(dpkg-query -W -f '${Package}\\n' 'lib*' | grep -v '^libpython') >/dev/null",
       'apt-get purge -y -qq python3 python3.11 python3-minimal python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-venv python3.11-venv python3-jinja2 python3-markupsafe python3-yaml python3-click python3-pygments',
       'rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin',
@@ -74,41 +116,14 @@ export const PYTHON_RECIPES: readonly Recipe[] = [
   {
     name: 'python-venv',
     description: 'a virtualenv app: python3 -m venv /opt/venv, pip install of the app package, ENV PATH=/opt/venv/bin:$PATH',
-    suite: 'bookworm',
-    packages: PYTHON_PACKAGES,
-    files: {
-      '/src/greeter/setup.py': `from setuptools import setup
-
-setup(name="greeter", version="1.2.0", packages=["greeter"], entry_points={"console_scripts": ["greet = greeter:main"]})
-`,
-      '/src/greeter/greeter/__init__.py': `import sys
-
-VERSION = "1.2.0"
-
-
-def greeting(name):
-    return f"Greetings, {name}, from greeter {VERSION}"
-
-
-def main():
-    print(greeting(sys.argv[1] if len(sys.argv) > 1 else "venv"))
-    return 0
-`,
-      '/app/main.py': `import sys
-import greeter
-
-print(greeter.greeting("Box"))
-print("prefix:", sys.prefix, "base:", sys.base_prefix)
-try:
-    import jinja2
-    print("jinja2 visible", jinja2.__version__)
-except ImportError as e:
-    print("jinja2 hidden by the venv:", e)
-${PRINT_SITE}
-`,
-    },
-    run: ['python3 -m venv /opt/venv', '/opt/venv/bin/pip install -q --no-index --no-cache-dir --disable-pip-version-check /src/greeter'],
-    config: { Env: ['PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['python', '/app/main.py'], WorkingDir: '/app' },
+    ...VENV,
+    config: { Env: [VENV_PATH], Cmd: ['python', '/app/main.py'], WorkingDir: '/app' },
+  },
+  {
+    name: 'python-venv-script',
+    description: "a virtualenv's console script (#!/opt/venv/bin/python) as the command",
+    ...VENV,
+    config: { Env: [VENV_PATH], Cmd: ['greet', 'corpus'] },
   },
   {
     name: 'python-pygmentize',
@@ -161,7 +176,7 @@ print("package:", __package__, "main:", __name__, "path0:", sys.path[0])
 sys.exit(0 if args.format == "text" else 4)
 `,
     },
-    config: { Cmd: ['python3', '-m', 'inventory', '--format', 'text'], WorkingDir: '/srv' },
+    config: { Entrypoint: ['python3', '-m', 'inventory'], Cmd: ['--format', 'text'], WorkingDir: '/srv' },
   },
   {
     name: 'python-pythonpath',
