@@ -14,7 +14,7 @@ import { planRun, runPlanInProcess, runPlanIsolated, type RunPlan } from '../src
 import { convertImage, writeBoxToOciLayout, type ConversionReport } from '../src/convert/pipeline.js';
 import { OciLayoutSource } from '../src/image/oci-layout.js';
 import { buildRuntime } from '../src/runtimes/build.js';
-import { ensureBuiltRuntime } from '../src/runtimes/catalog.js';
+import { ensureBuiltRuntime } from '../src/runtimes/build.js';
 import { dir, file, symlink, writeLayout, type Entry } from '../test/convert/helpers.js';
 
 function median(xs: number[]): number {

@@ -11,6 +11,7 @@ import type { StatusDeps } from '../http/status.js';
 import { createLogger, type Logger } from '../ops/log.js';
 import { PullThroughRegistry } from '../registry/registry.js';
 import { UpstreamRouter, isDockerHub } from '../registry/upstreams.js';
+import { RuntimeProvisioner } from '../runtimes/provision.js';
 import { loadOrCreateKey } from '../sign/keys.js';
 import { BlobStore } from '../store/blobs.js';
 import { ConversionStore } from '../store/conversions.js';
@@ -27,6 +28,8 @@ export interface RunningProxy {
 
 export interface StartOptions {
   logger?: Logger;
+  /** Obtains runtimes the catalog lacks; default: one built from conversion.runtimes. */
+  runtimeProvisioner?: RuntimeProvisioner;
 }
 
 /** Wires store, upstream clients, the pull-through core, Box exposure and the HTTP app, and listens. */
@@ -72,6 +75,12 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
         maxImageBytes: conv.maxImageBytes,
         runtimes: conv.runtimes,
         gzip: gzip.spec,
+        provisioner: opts.runtimeProvisioner ?? new RuntimeProvisioner({
+          build: conv.runtimes.build,
+          ...(conv.runtimes.catalog !== undefined ? { catalogDir: conv.runtimes.catalog } : {}),
+          ...(conv.runtimes.registry !== undefined ? { registry: conv.runtimes.registry } : {}),
+          logger,
+        }),
       },
       logger,
     );

@@ -56,6 +56,8 @@ export const runtimesSchema = z
       .optional(),
     /** Plain http to the runtime registry (loopback hosts always use http). */
     insecure: z.boolean().default(false),
+    /** auto: a runtime the catalog lacks (and no registry is set) is built once in the background; never: not. */
+    build: z.enum(['auto', 'never']).default('auto'),
   })
   .strict();
 

@@ -14,6 +14,8 @@ import type { RepoRef } from '../registry/upstreams.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { ConversionRecord, ConversionStore } from '../store/conversions.js';
 import type { RecordStore } from '../store/records.js';
+import type { RuntimeNeed } from '../convert/runtimes.js';
+import type { RuntimeProvisioner } from '../runtimes/provision.js';
 import type { SigningKey } from '../sign/keys.js';
 import { signManifest } from '../sign/signer.js';
 import { TaskPool } from './pool.js';
@@ -34,6 +36,14 @@ export interface ConversionOptions {
   limits?: WorkerRequest['limits'];
   runtimes?: WorkerRequest['runtimes'];
   gzip?: WorkerRequest['gzip'];
+  /** Obtains runtimes the catalog lacks (built in the background); without it such images fail with the reason. */
+  provisioner?: RuntimeProvisioner;
+}
+
+/** A conversion that stopped only for want of a runtime. */
+interface NeedsRuntime {
+  needs: RuntimeNeed;
+  reason: string;
 }
 
 const FINAL = new Set(['done', 'unconvertible', 'failed']);
@@ -72,7 +82,9 @@ export class ConversionService {
   /** The current outcome for a source image manifest, if any (stale converter versions excluded). */
   get(sourceDigest: string): ConversionRecord | undefined {
     const rec = this.records.get(sourceDigest);
-    return rec && rec.converterVersion === CONVERTER_VERSION ? rec : undefined;
+    if (!rec || rec.converterVersion !== CONVERTER_VERSION) return undefined;
+    const waiting = rec.state === 'waiting-runtime' && rec.waitingFor ? this.opts.provisioner?.status(rec.waitingFor) : undefined;
+    return waiting ? { ...rec, waiting: { ...waiting } } : rec;
   }
 
   /** The conversion that produced a Box, by the Box's manifest digest. */
@@ -157,6 +169,25 @@ export class ConversionService {
     if (refused) return this.finish(rec, { state: 'unconvertible', reason: refused }, now);
     if (this.stopping.signal.aborted) return rec;
     await this.records.put(rec);
+    const first = await this.attempt(ref, image, rec, now);
+    if (!('needs' in first)) return first;
+    const provisioner = this.opts.provisioner;
+    if (!provisioner) return this.finish(rec, { state: 'failed', reason: first.reason }, now);
+    // Off the worker pool: a build takes minutes, and conversions that need no runtime go on meanwhile.
+    await this.records.put({ ...rec, state: 'waiting-runtime', waitingFor: first.needs, updatedAt: Date.now() });
+    this.logger.info({ source: image.digest, runtime: first.needs }, 'conversion waits for a runtime');
+    try {
+      await provisioner.obtain(first.needs);
+    } catch (err) {
+      return this.finish(rec, { state: 'failed', reason: (err as Error).message }, now);
+    }
+    const second = await this.attempt(ref, image, rec, now);
+    // Obtained, and still refused: the runtime there is not one this image can use.
+    return 'needs' in second ? this.finish(rec, { state: 'unconvertible', reason: second.reason }, now) : second;
+  }
+
+  /** One run of the converter on the pool; an image that only lacks a runtime comes back as NeedsRuntime. */
+  private attempt(ref: RepoRef, image: ManifestBlob, rec: ConversionRecord, started: number): Promise<ConversionRecord | NeedsRuntime> {
     return this.pool.run(async () => {
       if (this.stopping.signal.aborted) return rec;
       await this.records.put({ ...rec, state: 'running', updatedAt: Date.now() });
@@ -164,12 +195,12 @@ export class ConversionService {
         return await this.convert(ref, image, rec);
       } catch (err) {
         this.logger.warn({ source: image.digest, err: (err as Error).message }, 'conversion failed');
-        return this.finish(rec, { state: 'failed', reason: (err as Error).message }, now);
+        return this.finish(rec, { state: 'failed', reason: (err as Error).message }, started);
       }
     });
   }
 
-  private async convert(ref: RepoRef, image: ManifestBlob, rec: ConversionRecord): Promise<ConversionRecord> {
+  private async convert(ref: RepoRef, image: ManifestBlob, rec: ConversionRecord): Promise<ConversionRecord | NeedsRuntime> {
     const started = Date.now();
     const manifest = JSON.parse(image.bytes.toString('utf8')) as ImageManifest;
     const blobs = [manifest.config, ...(manifest.layers ?? [])];
@@ -200,6 +231,7 @@ export class ConversionService {
         this.stopping.signal,
       );
       if (result.kind === 'error') return this.finish(rec, { state: 'failed', reason: result.message }, started);
+      if (result.kind === 'unconvertible' && result.needs) return { needs: result.needs, reason: result.reason };
       if (result.kind === 'unconvertible') return this.finish(rec, { state: 'unconvertible', reason: result.reason, report: result.report }, started);
 
       // Ingest: every blob verified against its digest on the way into the store.

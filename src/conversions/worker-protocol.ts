@@ -1,4 +1,5 @@
 import type { ConversionReport } from '../convert/report.js';
+import type { RuntimeNeed } from '../convert/runtimes.js';
 import type { GzipSpec } from '../convert/gzip/index.js';
 import type { RuntimeSourceOptions } from '../runtimes/catalog.js';
 
@@ -24,5 +25,5 @@ export type WorkerResult =
       layers: Array<{ digest: string; path: string }>;
       report: ConversionReport;
     }
-  | { kind: 'unconvertible'; reason: string; report: ConversionReport }
+  | { kind: 'unconvertible'; reason: string; report: ConversionReport; needs?: RuntimeNeed }
   | { kind: 'error'; message: string };

@@ -18,7 +18,7 @@ async function run(req: WorkerRequest): Promise<WorkerResult> {
     gzip: req.gzip ? gzipCodec(req.gzip) : await pickGzip('auto'),
     ...(limits ? { limits } : {}),
   });
-  if (result.kind === 'unconvertible') return { kind: 'unconvertible', reason: result.reason, report: result.report };
+  if (result.kind === 'unconvertible') return result;
   const { box } = result;
   return {
     kind: 'box',

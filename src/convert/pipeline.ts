@@ -8,7 +8,7 @@ import { flattenLayers, type FlattenLimits } from './flatten.js';
 import { pickGzip, type GzipCodec } from './gzip/index.js';
 import { addSkipped, emptyReport, timed, type ConversionReport, type Stage } from './report.js';
 import { DEFAULT_PLATFORMS, resolveImage } from './resolve.js';
-import type { RuntimeCatalog } from './runtimes.js';
+import type { RuntimeCatalog, RuntimeNeed } from './runtimes.js';
 import type { ImageSource } from '../image/source.js';
 import { STRATEGIES } from './strategies/index.js';
 import { isPlan, type Strategy, type StrategyContext, type StrategyPlan } from './strategies/types.js';
@@ -49,7 +49,8 @@ export interface ConvertOptions {
 
 export type ConvertResult =
   | { kind: 'box'; box: BoxArtifact; report: ConversionReport }
-  | { kind: 'unconvertible'; reason: string; report: ConversionReport };
+  /** `needs`: the refusal is only a runtime the catalog lacks (a proxy obtains it and converts again). */
+  | { kind: 'unconvertible'; reason: string; report: ConversionReport; needs?: RuntimeNeed };
 
 /** Runs the plan's trial; returns the refusal when a probe failed and the strategy refuses on failure. */
 async function trialStage(box: BoxArtifact, plan: StrategyPlan, report: ConversionReport, opts: ConvertOptions): Promise<string | undefined> {
@@ -148,7 +149,7 @@ export async function convertImage(source: ImageSource, reference: string, opts:
       },
     };
     let plan: StrategyPlan | undefined;
-    let refusal: string | undefined;
+    let refusal: { reason: string; needs?: RuntimeNeed } | undefined;
     let lastReason: string | undefined;
     await timed(report, 'plan', async () => {
       for (const strategy of opts.strategies ?? STRATEGIES) {
@@ -162,15 +163,15 @@ export async function convertImage(source: ImageSource, reference: string, opts:
           report.strategies.push({ strategy: strategy.name, verdict: 'chosen' });
         } else {
           report.strategies.push({ strategy: strategy.name, verdict: 'declined', reason: outcome.reason });
-          if (outcome.recognized) refusal ??= outcome.reason;
+          if (outcome.recognized) refusal ??= outcome;
           lastReason = outcome.reason;
         }
       }
     });
     if (!plan) {
-      const reason = refusal ?? lastReason ?? 'no strategy applies';
+      const reason = refusal?.reason ?? lastReason ?? 'no strategy applies';
       report.unconvertible = reason;
-      return { kind: 'unconvertible', reason, report };
+      return { kind: 'unconvertible', reason, report, ...(refusal?.needs ? { needs: refusal.needs } : {}) };
     }
     const chosen: StrategyPlan = plan;
     report.chosen = chosen.strategy;

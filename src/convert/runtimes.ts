@@ -1,6 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// What the converter needs from a runtime catalog (implemented in src/runtimes): typed runtimes by version.
 
 export interface RubyRuntime {
   /** major.minor of the Ruby inside the module, e.g. "3.4". */
@@ -29,89 +27,13 @@ export interface RuntimeCatalog {
   python?(version: string): Promise<PythonRuntime | undefined>;
 }
 
-const RUBY_PACKAGE = /^(\d+)\.(\d+)-wasm-wasi$/;
-
-/** Parses "3.3.5" / "3.3" / "ruby3.1" into [major, minor]. */
-export function parseRubyVersion(version: string): [number, number] | undefined {
-  const m = /(\d+)\.(\d+)/.exec(version);
-  return m ? [Number(m[1]), Number(m[2])] : undefined;
-}
-
-/** Same major first, then the closest minor (the newer one on a tie); the newest when `want` is unknown. */
-export function nearestVersion(available: ReadonlyArray<[number, number]>, want: [number, number] | undefined): [number, number] | undefined {
-  const sorted = [...available].sort((a, b) => b[0] - a[0] || b[1] - a[1]);
-  if (!want) return sorted[0];
-  let best: [number, number] | undefined;
-  let bestScore = Infinity;
-  for (const v of sorted) {
-    const score = Math.abs(v[0] - want[0]) * 1000 + Math.abs(v[1] - want[1]);
-    if (score < bestScore) {
-      best = v;
-      bestScore = score;
-    }
-  }
-  return best;
-}
-
-/** node_modules directories from this file and from the working directory upwards. */
-function defaultSearchDirs(): string[] {
-  const dirs: string[] = [];
-  for (let dir of [dirname(fileURLToPath(import.meta.url)), process.cwd()]) {
-    for (;;) {
-      dirs.push(join(dir, 'node_modules'));
-      const up = dirname(dir);
-      if (up === dir) break;
-      dir = up;
-    }
-  }
-  return [...new Set(dirs)];
-}
-
-/** Finds `@ruby/<major>.<minor>-wasm-wasi` packages installed under node_modules. */
-export class NpmRuntimeCatalog implements RuntimeCatalog {
-  private found?: Promise<Map<string, RubyRuntime>>;
-
-  constructor(private readonly searchDirs: readonly string[] = defaultSearchDirs()) {}
-
-  private async scan(): Promise<Map<string, RubyRuntime>> {
-    const out = new Map<string, RubyRuntime>();
-    for (const dir of this.searchDirs) {
-      let names: string[];
-      try {
-        names = await readdir(join(dir, '@ruby'));
-      } catch {
-        continue;
-      }
-      for (const name of names.sort()) {
-        const m = RUBY_PACKAGE.exec(name);
-        if (!m) continue;
-        const version = `${m[1]}.${m[2]}`;
-        if (out.has(version)) continue;
-        const root = join(dir, '@ruby', name);
-        const wasmPath = join(root, 'dist', 'ruby+stdlib.wasm');
-        try {
-          if (!(await stat(wasmPath)).isFile()) continue;
-        } catch {
-          continue;
-        }
-        const runtime: RubyRuntime = { version, wasmPath };
-        try {
-          const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version?: string };
-          if (pkg.version) runtime.package = `@ruby/${name}@${pkg.version}`;
-        } catch {
-          // A package without a readable package.json still has its module.
-        }
-        out.set(version, runtime);
-      }
-    }
-    return out;
-  }
-
-  async ruby(version: string): Promise<RubyRuntime | undefined> {
-    this.found ??= this.scan();
-    const found = await this.found;
-    const available = [...found.keys()].map((v) => parseRubyVersion(v) as [number, number]);
-    const pick = nearestVersion(available, parseRubyVersion(version));
-    return pick ? found.get(`${pick[0]}.${pick[1]}`) : undefined;
-  }
+/**
+ * A runtime a strategy needed and the catalog did not have: the conversion waits for it to be obtained (pulled
+ * or built, src/runtimes/provision.ts) and runs again, instead of refusing an image that has a Wasm route.
+ */
+export interface RuntimeNeed {
+  /** Catalog name: "python", "ruby". */
+  name: string;
+  /** The version the image has ("3.11.2"), or "" when unknown. */
+  version: string;
 }

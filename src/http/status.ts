@@ -19,6 +19,9 @@ function summary(rec: ConversionRecord) {
     repository: rec.repository,
     state: rec.state,
     ...(rec.reason ? { reason: rec.reason } : {}),
+    ...(rec.state === 'waiting-runtime' && rec.waitingFor
+      ? { waiting: { runtime: rec.waitingFor, ...(rec.waiting ? { action: rec.waiting.action, detail: rec.waiting.detail, since: new Date(rec.waiting.since).toISOString() } : {}) } }
+      : {}),
     ...(rec.box ? { box: rec.box.descriptor.digest, strategy: rec.box.strategy } : {}),
     converterVersion: rec.converterVersion,
     attempts: rec.attempts,
@@ -66,7 +69,7 @@ export function statusRouter(deps: StatusDeps): Router {
       if (!parts) throw new OciError('UNSUPPORTED', 'body must be {"reference": "<registry>/<name>:<tag>"}', undefined, 400);
       const ref = deps.exposure.resolve(parts.name, undefined);
       const { source, record } = await deps.exposure.preconvert(ref, parts.reference);
-      const status = record && record.state !== 'pending' && record.state !== 'running' ? 200 : 202;
+      const status = record && record.state !== 'pending' && record.state !== 'running' && record.state !== 'waiting-runtime' ? 200 : 202;
       res.status(status).json(record ? summary(record) : { source, state: 'pending' });
     } catch (err) {
       fail(res, err);

@@ -9,7 +9,7 @@ import type { BlobStore } from '../store/blobs.js';
 import type { RecordStore, TagRecord } from '../store/records.js';
 import { headerValue, type UpstreamResponse } from '../upstream/types.js';
 import { isUpstreamOutage, upstreamFailure, upstreamStatusError } from './errors.js';
-import { SingleFlight } from './singleflight.js';
+import { SingleFlight } from '../util/singleflight.js';
 import type { RepoRef } from './upstreams.js';
 
 /** Which manifest media types the client accepts (from its Accept header). */

@@ -6,7 +6,7 @@ import type { Logger } from '../ops/log.js';
 import type { RecordStore } from '../store/records.js';
 import { isUpstreamOutage } from './errors.js';
 import type { ProxyManifests } from './manifests.js';
-import { SingleFlight } from './singleflight.js';
+import { SingleFlight } from '../util/singleflight.js';
 import type { RepoRef } from './upstreams.js';
 
 /**

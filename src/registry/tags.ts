@@ -4,7 +4,7 @@ import { cacheLookups } from '../ops/metrics.js';
 import type { Logger } from '../ops/log.js';
 import type { RecordStore } from '../store/records.js';
 import { isUpstreamOutage, upstreamFailure, upstreamStatusError } from './errors.js';
-import { SingleFlight } from './singleflight.js';
+import { SingleFlight } from '../util/singleflight.js';
 import type { RepoRef } from './upstreams.js';
 
 export interface TagPage {

@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
 import { access, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ANNOTATION_RUNTIME_BUILD_KEY } from './artifact.js';
+import { OciRuntimeCatalog } from './catalog.js';
+import { defaultRuntimeCacheDir } from './dirs.js';
+import { packageBuild } from './package.js';
 
 /** manifest.json written by scripts/runtimes/<name>/build.sh (the fields boxproxy reads). */
 export interface RuntimeBuildManifest {
@@ -35,14 +38,23 @@ export interface BuildOptions {
   force?: boolean;
   /** The script's log lines (stderr); default: discarded. */
   onLog?: (line: string) => void;
+  /** Another build script in place of scripts/runtimes/<name>/build.sh (tests of the build plumbing). */
+  script?: string;
 }
 
 export const RUNTIME_NAMES = ['python'] as const;
 export type BuildableRuntime = (typeof RUNTIME_NAMES)[number];
 
-export function defaultRuntimeCacheDir(): string {
-  return process.env.BOXPROXY_RUNTIME_CACHE || join(homedir(), '.cache', 'boxproxy', 'runtimes');
+/** What a build script makes: runtime `name` at major.minor `version` (the catalog entry it adds). */
+export interface RuntimeBuildSpec {
+  script: BuildableRuntime;
+  name: string;
+  version: string;
+  /** For people: "CPython 3.11 for WASI". */
+  title: string;
 }
+
+export const RUNTIME_BUILDS: readonly RuntimeBuildSpec[] = [{ script: 'python', name: 'python', version: '3.11', title: 'CPython 3.11 for WASI' }];
 
 /** scripts/runtimes/<name>/build.sh, found from this file upwards (works from src/ under tsx and from dist/). */
 export async function buildScriptPath(name: BuildableRuntime): Promise<string> {
@@ -66,7 +78,7 @@ export async function buildScriptPath(name: BuildableRuntime): Promise<string> {
  * costs one build per cache.
  */
 export async function buildRuntime(name: BuildableRuntime, opts: BuildOptions = {}): Promise<BuiltRuntime> {
-  const script = await buildScriptPath(name);
+  const script = opts.script ?? (await buildScriptPath(name));
   const args = [script, '--cache-dir', opts.cacheDir ?? defaultRuntimeCacheDir()];
   if (opts.force) args.push('--force');
   const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve, reject) => {
@@ -87,8 +99,26 @@ export async function buildRuntime(name: BuildableRuntime, opts: BuildOptions = 
     child.on('error', reject);
     child.on('close', (status) => resolve({ stdout: out, stderr: err, code: status }));
   });
-  if (code !== 0) throw new Error(`${script} exited with ${code}:\n${stderr.split('\n').slice(-30).join('\n')}`);
+  if (code !== 0) {
+    const last = stderr.trimEnd().split('\n').slice(-30).join('\n');
+    throw new Error(`${script} exited with ${code}${last ? `; its last lines:\n${last}` : ' and printed nothing'}`);
+  }
   const dir = stdout.trim().split('\n').pop() ?? '';
   const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as RuntimeBuildManifest;
   return { dir, manifest };
+}
+
+/**
+ * Builds a runtime (cached by its inputs) and makes sure the catalog holds that exact build; returns the
+ * catalog. The proxy's provisioner, tests, the benchmark and `boxproxy runtimes build` share it, so a runtime is
+ * built once per cache.
+ */
+export async function ensureBuiltRuntime(name: BuildableRuntime, opts: BuildOptions & { catalogDir?: string } = {}): Promise<OciRuntimeCatalog> {
+  const built = await buildRuntime(name, opts);
+  const catalog = new OciRuntimeCatalog(opts.catalogDir ? { dir: opts.catalogDir } : {});
+  const present = (await catalog.store.list()).some(
+    (e) => e.name === name && e.descriptor.annotations?.[ANNOTATION_RUNTIME_BUILD_KEY] === built.manifest.cacheKey,
+  );
+  if (!present || opts.force) await packageBuild(catalog.store, built.dir, built.manifest);
+  return catalog;
 }

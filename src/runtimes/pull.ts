@@ -6,11 +6,12 @@ import { OCI_MANIFEST } from '../oci/mediatypes.js';
 import { isRepositoryName } from '../oci/names.js';
 import type { Descriptor } from '../oci/types.js';
 import { silentLogger, type Logger } from '../ops/log.js';
-import { parseRubyVersion } from '../convert/runtimes.js';
 import { UpstreamClient } from '../upstream/client.js';
 import { headerValue, type UpstreamResponse } from '../upstream/types.js';
 import { readSmall } from '../image/source.js';
-import type { CatalogEntry, RuntimeStore } from './catalog.js';
+import { parseRuntimeArtifact, type CatalogEntry } from './artifact.js';
+import type { RuntimeStore } from './store.js';
+import { parseMajorMinor } from './versions.js';
 
 /** Runtime manifests are a few hundred bytes; anything this large is not one. */
 const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -30,7 +31,7 @@ export interface RuntimeRegistryOptions {
 
 /** The tag pulled for a wanted runtime: `<name>-<major.minor>` (undefined when `version` has no major.minor). */
 export function runtimeTag(name: string, version: string): string | undefined {
-  const v = parseRubyVersion(version);
+  const v = parseMajorMinor(version);
   return v ? `${name}-${v[0]}.${v[1]}` : undefined;
 }
 
@@ -98,7 +99,7 @@ export async function pullRuntime(
     const digest = sha256(manifestBytes);
     const announced = headerValue(res, 'docker-content-digest');
     if (announced !== undefined && announced !== digest) throw new Error(`pulling runtime ${ref}: manifest bytes hash to ${digest}, the registry says ${announced}`);
-    const artifact = store.parseArtifact(manifestBytes, `${ref} (${digest})`);
+    const artifact = parseRuntimeArtifact(manifestBytes, `${ref} (${digest})`);
     if (artifact.name !== name || runtimeTag(name, artifact.version) !== tag) {
       throw new Error(`pulling runtime ${ref}: the artifact holds ${artifact.name} ${artifact.version}, not ${name} ${version}`);
     }
@@ -191,7 +192,7 @@ export async function pushRuntime(
   const entry = await store.get(name, version);
   if (!entry) throw new Error(`runtime catalog ${store.dir} has no ${name} ${version}`);
   const manifestBytes = await store.readBlob(entry.descriptor.digest);
-  const artifact = store.parseArtifact(manifestBytes, `runtime catalog entry ${name} ${entry.version}`);
+  const artifact = parseRuntimeArtifact(manifestBytes, `runtime catalog entry ${name} ${entry.version}`);
   const tag = runtimeTag(artifact.name, artifact.version);
   if (!tag) throw new Error(`runtime ${name} ${artifact.version}: no major.minor to tag it with`);
   const digest = await pushArtifact(registry, tag, manifestBytes, (d) => store.readBlob(d.digest), opts);

@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { hexOf, isDigest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
+import type { RuntimeNeed } from '../convert/runtimes.js';
+import type { RuntimeProgress } from '../runtimes/provision.js';
 
-export type ConversionState = 'pending' | 'running' | 'done' | 'failed' | 'unconvertible';
+/** `waiting-runtime`: the image needs a runtime the catalog lacks, which is being obtained (built) first. */
+export type ConversionState = 'pending' | 'running' | 'waiting-runtime' | 'done' | 'failed' | 'unconvertible';
 
 /** Everything needed to serve a Box and its signatures without converting again. */
 export interface BoxRecord {
@@ -33,6 +36,9 @@ export interface ConversionRecord {
   box?: BoxRecord;
   /** The conversion report (JSON), when one was produced. */
   report?: unknown;
+  /** While `waiting-runtime`: the runtime, and (live, not persisted) what obtaining it is doing. */
+  waitingFor?: RuntimeNeed;
+  waiting?: RuntimeProgress;
   createdAt: number;
   updatedAt: number;
   attempts: number;

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { LABEL_DIRS, LABEL_RUNNER, RUNNER_RUBY } from '../../src/box/format.js';
 import { BoxError, loadBox, type UnpackedBox } from '../../src/box/layout.js';
 import { parseDirOption, parseRubyArgs, planRun, runPlanIsolated, rubyPrelude, TRAP_EXIT_CODE, type RunOptions } from '../../src/box/runner.js';
-import { NpmRuntimeCatalog } from '../../src/convert/runtimes.js';
+import { NpmRuntimeCatalog } from '../../src/runtimes/npm-ruby.js';
 import { OciLayoutSource } from '../../src/image/oci-layout.js';
 import { dir, file, tempDir } from '../convert/helpers.js';
 import { expectedHelloOutput, helloBox, writeLayout } from '../fixtures/images.js';

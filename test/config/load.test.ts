@@ -63,8 +63,10 @@ test('a missing passwordFile or broken YAML stops start-up with the reason', () 
 test('conversion.runtimes: catalog relative to the config file, registry as host/repository', () => {
   const file = write('c4.yaml', 'upstreams:\n  - name: r\n    url: https://r\nconversion:\n  runtimes:\n    catalog: rt\n    registry: 127.0.0.1:5001/runtimes\n');
   const c = loadConfig(file);
-  assert.deepEqual(c.conversion.runtimes, { catalog: join(dir, 'rt'), registry: '127.0.0.1:5001/runtimes', insecure: false });
-  assert.deepEqual(parseConfig({ upstreams: [{ name: 'r', url: 'http://r' }] }).conversion.runtimes, { insecure: false });
+  assert.deepEqual(c.conversion.runtimes, { catalog: join(dir, 'rt'), registry: '127.0.0.1:5001/runtimes', insecure: false, build: 'auto' });
+  assert.deepEqual(parseConfig({ upstreams: [{ name: 'r', url: 'http://r' }] }).conversion.runtimes, { insecure: false, build: 'auto' });
+  assert.equal(parseConfig({ upstreams: [{ name: 'r', url: 'http://r' }], conversion: { runtimes: { build: 'never' } } }).conversion.runtimes.build, 'never');
+  assert.throws(() => parseConfig({ upstreams: [{ name: 'r', url: 'http://r' }], conversion: { runtimes: { build: 'sometimes' } } }), /conversion.runtimes.build/);
   for (const [runtimes, re] of [
     [{ registry: 'runtimes' }, /conversion\.runtimes\.registry: expected host\[:port\]\/repository/],
     [{ registry: 'ghcr.io/Boxproxy/runtimes' }, /conversion\.runtimes\.registry/],

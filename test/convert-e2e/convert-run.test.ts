@@ -8,7 +8,7 @@ import { LABEL_DIRS, LABEL_RUNNER, LABEL_SOURCE_DIGEST, LABEL_STRATEGY } from '.
 import { loadBox } from '../../src/box/layout.js';
 import { planRun, runPlanIsolated, type RunOptions } from '../../src/box/runner.js';
 import { convertImage, writeBoxToOciLayout, type ConvertResult } from '../../src/convert/pipeline.js';
-import { NpmRuntimeCatalog } from '../../src/convert/runtimes.js';
+import { NpmRuntimeCatalog } from '../../src/runtimes/npm-ruby.js';
 import { OciLayoutSource } from '../../src/image/oci-layout.js';
 import type { ImageSpec, LayoutOptions } from '../convert/helpers.js';
 import { tempDir } from '../convert/helpers.js';

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { list, type ReadEntry } from 'tar';
 import { RUBY_WASM_BOX_PATH } from '../../src/convert/strategies/ruby.js';
 import { convertImage, writeBoxToOciLayout, type ConvertOptions, type ConvertResult } from '../../src/convert/pipeline.js';
-import { NpmRuntimeCatalog } from '../../src/convert/runtimes.js';
+import { NpmRuntimeCatalog } from '../../src/runtimes/npm-ruby.js';
 import { pickGzip, ZLIB_LEVEL, zlibCodec } from '../../src/convert/gzip/index.js';
 import { skipUnlessTools } from '../helpers/proc.js';
 import { OciLayoutSource } from '../../src/image/oci-layout.js';

@@ -57,6 +57,7 @@ test('the container config listens on 0.0.0.0:5000 and stores in /data', () => {
   assert.equal(config.listen, '0.0.0.0:5000');
   assert.equal(config.storage.path, '/data');
   assert.equal(config.conversion.gzip, 'igzip', 'the image installs isal');
+  assert.equal(config.conversion.runtimes.build, 'never', 'the image bakes its runtimes; a non-root container cannot build them');
 });
 
 test('every deploy/ YAML document parses and is a Kubernetes object', () => {
@@ -76,6 +77,7 @@ test('the ConfigMap carries a valid boxproxy config', () => {
   assert.equal(config.storage.path, '/data');
   assert.equal(config.listen, '0.0.0.0:5000');
   assert.equal(config.conversion.gzip, 'igzip', 'the image installs isal');
+  assert.equal(config.conversion.runtimes.build, 'never', 'runtimes are baked into the image');
 });
 
 interface Probe {

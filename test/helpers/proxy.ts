@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { startProxy, type RunningProxy } from '../../src/cli/serve.js';
+import { startProxy, type RunningProxy, type StartOptions } from '../../src/cli/serve.js';
 import { createLogger } from '../../src/ops/log.js';
 import { makeTempDir, removeTempDir, tail } from './proc.js';
 import type { TestRegistry } from './registry.js';
@@ -39,6 +39,8 @@ export interface StartTestProxyOptions {
    * must be the upstream's exact bytes, while conversion's `augment` exposure rewrites indexes on purpose.
    */
   conversion?: ConfigInput['conversion'];
+  /** In place of the provisioner conversion.runtimes would make (tests that watch a build). */
+  runtimeProvisioner?: StartOptions['runtimeProvisioner'];
 }
 
 /** The upstream entry for a test registry: named by its host, its credentials when it has some. */
@@ -72,7 +74,10 @@ export async function startTestProxy(opts: StartTestProxyOptions): Promise<TestP
   });
   let running: RunningProxy;
   try {
-    running = await startProxy(config, { logger: createLogger('debug', logStream) });
+    running = await startProxy(config, {
+      logger: createLogger('debug', logStream),
+      ...(opts.runtimeProvisioner ? { runtimeProvisioner: opts.runtimeProvisioner } : {}),
+    });
   } catch (err) {
     logStream.end();
     const log = await readFile(logFile, 'utf8').catch(() => '');

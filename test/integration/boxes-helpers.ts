@@ -10,7 +10,7 @@ import type { Descriptor } from '../../src/oci/types.js';
 import { writeLayout, type ImageSpec } from '../convert/helpers.js';
 import { skopeo } from '../helpers/images.js';
 import { makeTempDir, run, tail, waitUntil, type RunResult } from '../helpers/proc.js';
-import { startTestProxy, upstreamOf, type TestProxy } from '../helpers/proxy.js';
+import { startTestProxy, upstreamOf, type StartTestProxyOptions, type TestProxy } from '../helpers/proxy.js';
 import type { TestRegistry } from '../helpers/registry.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -36,6 +36,7 @@ export interface BoxProxyOptions {
   upstream?: Parameters<typeof upstreamOf>[1];
   conversion?: ConfigInput['conversion'];
   storagePath?: string;
+  runtimeProvisioner?: StartTestProxyOptions['runtimeProvisioner'];
 }
 
 /** boxproxy in front of one registry with conversion on (two workers unless told otherwise). */
@@ -44,13 +45,15 @@ export function startBoxProxy(opts: BoxProxyOptions): Promise<TestProxy> {
     upstreams: [upstreamOf(opts.registry, opts.upstream)],
     conversion: { workers: 2, ...opts.conversion },
     ...(opts.storagePath ? { storagePath: opts.storagePath } : {}),
+    ...(opts.runtimeProvisioner ? { runtimeProvisioner: opts.runtimeProvisioner } : {}),
   });
 }
 
 /** What GET /boxproxy/v1/conversions/{digest} answers. */
 export interface ConversionStatus {
   source: string;
-  state: 'pending' | 'running' | 'done' | 'failed' | 'unconvertible';
+  state: 'pending' | 'running' | 'waiting-runtime' | 'done' | 'failed' | 'unconvertible';
+  waiting?: { runtime: { name: string; version: string }; action?: string; detail?: string; since?: string };
   reason?: string;
   box?: string;
   strategy?: string;

@@ -8,15 +8,11 @@ import type { ImageManifest } from '../../src/oci/types.js';
 import { hexOf, sha256 } from '../../src/oci/digest.js';
 import { checkWasiCommand } from '../../src/convert/wasm-imports.js';
 import { buildRuntime } from '../../src/runtimes/build.js';
-import {
-  ANNOTATION_RUNTIME_NAME,
-  ANNOTATION_RUNTIME_VERSION,
-  OciRuntimeCatalog,
-  RUNTIME_ARTIFACT_TYPE,
-  RuntimeStore,
-  findRuntime,
-  importNpmRuby,
-} from '../../src/runtimes/catalog.js';
+import { ANNOTATION_RUNTIME_NAME, ANNOTATION_RUNTIME_VERSION, RUNTIME_ARTIFACT_TYPE } from '../../src/runtimes/artifact.js';
+import { OciRuntimeCatalog } from '../../src/runtimes/catalog.js';
+import { importNpmRuby } from '../../src/runtimes/npm-ruby.js';
+import { packageBuild } from '../../src/runtimes/package.js';
+import { RuntimeStore } from '../../src/runtimes/store.js';
 import { pythonBuild, runPlainWasi } from './helpers.js';
 
 let root: string;
@@ -107,8 +103,8 @@ describe('runtime catalog (OCI layout of runtime artifacts)', () => {
     const { dir, manifest } = await pythonBuild();
     const a = new RuntimeStore(join(root, 'catalog-a'));
     const b = new RuntimeStore(join(root, 'catalog-b'));
-    const da = await a.addBuild(dir, manifest);
-    const db = await b.addBuild(dir, manifest);
+    const da = await packageBuild(a, dir, manifest);
+    const db = await packageBuild(b, dir, manifest);
     assert.equal(da.digest, db.digest);
     assert.equal(da.artifactType, RUNTIME_ARTIFACT_TYPE);
     const m = JSON.parse(await readFile(join(a.dir, 'blobs/sha256', hexOf(da.digest)), 'utf8')) as ImageManifest;
@@ -123,18 +119,18 @@ describe('runtime catalog (OCI layout of runtime artifacts)', () => {
     assert.equal(index.manifests.length, 1);
   });
 
-  test('findRuntime picks the nearest major.minor and unpacks it once', async () => {
+  test('the store finds the nearest major.minor and unpacks it once', async () => {
     const { dir, manifest } = await pythonBuild();
     const catalogDir = join(root, 'catalog-find');
-    await new RuntimeStore(catalogDir).addBuild(dir, manifest);
+    await packageBuild(new RuntimeStore(catalogDir), dir, manifest);
     for (const want of ['3.11.9', '3.12', '3.9.18', '']) {
-      const found = await findRuntime('python', want, catalogDir);
+      const found = await new RuntimeStore(catalogDir).find('python', want);
       assert.equal(found?.version, manifest.version, want);
     }
-    const found = await findRuntime('python', '3.11', catalogDir);
+    const found = await new RuntimeStore(catalogDir).find('python', '3.11');
     assert.ok(found);
     assert.deepEqual(await readFile(join(found.dir, 'python.wasm')), await readFile(join(dir, 'python.wasm')));
-    assert.equal(await findRuntime('lua', '5.4', catalogDir), undefined);
+    assert.equal(await new RuntimeStore(catalogDir).find('lua', '5.4'), undefined);
     const catalog = new OciRuntimeCatalog({ dir: catalogDir });
     const py = await catalog.python('3.11.4');
     assert.ok(py);

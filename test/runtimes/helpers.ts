@@ -1,8 +1,8 @@
 // The CPython-for-WASI runtime the Python tests use: built once per cache (scripts/runtimes/python/build.sh keys
 // its output by its inputs, and serializes concurrent builds), then packaged into the catalog once.
 import { spawn } from 'node:child_process';
-import { buildRuntime, type BuiltRuntime } from '../../src/runtimes/build.js';
-import { ensureBuiltRuntime, type OciRuntimeCatalog } from '../../src/runtimes/catalog.js';
+import { buildRuntime, ensureBuiltRuntime, type BuiltRuntime } from '../../src/runtimes/build.js';
+import type { OciRuntimeCatalog } from '../../src/runtimes/catalog.js';
 
 let built: Promise<BuiltRuntime> | undefined;
 let catalog: Promise<OciRuntimeCatalog> | undefined;

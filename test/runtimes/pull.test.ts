@@ -8,7 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import { OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
 import { hexOf, sha256 } from '../../src/oci/digest.js';
 import type { ImageManifest } from '../../src/oci/types.js';
-import { OciRuntimeCatalog, RUNTIME_ARTIFACT_TYPE, RuntimeStore } from '../../src/runtimes/catalog.js';
+import { RUNTIME_ARTIFACT_TYPE } from '../../src/runtimes/artifact.js';
+import { OciRuntimeCatalog } from '../../src/runtimes/catalog.js';
+import { packageRuntime } from '../../src/runtimes/package.js';
+import { RuntimeStore } from '../../src/runtimes/store.js';
 import { pullRuntime, pushArtifact, pushRuntime, RuntimeNotInRegistryError } from '../../src/runtimes/pull.js';
 import { dir, elf, file, symlink } from '../convert/helpers.js';
 import { hostPlatform } from '../helpers/images.js';
@@ -43,7 +46,7 @@ async function addFakePython(store: RuntimeStore, version: string): Promise<stri
     const minor = version.split('.').slice(0, 2).join('.');
     await writeFile(join(src, 'python.wasm'), WASM_PLACEHOLDER);
     await writeFile(join(src, 'os.py'), `# fake stdlib of ${version}\n`);
-    const descriptor = await store.add({
+    const descriptor = await packageRuntime(store, {
       name: 'python',
       version,
       files: [

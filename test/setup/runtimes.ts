@@ -1,7 +1,6 @@
 // Builds the Wasm language runtimes the tests convert with (cached by their inputs: instant when warm) and
 // packages them into the runtime catalog ($BOXPROXY_RUNTIME_CATALOG or ~/.cache/boxproxy/runtimes/catalog).
-import { ensureBuiltRuntime } from '../../src/runtimes/catalog.js';
-import { RUNTIME_NAMES } from '../../src/runtimes/build.js';
+import { ensureBuiltRuntime, RUNTIME_NAMES } from '../../src/runtimes/build.js';
 
 for (const name of RUNTIME_NAMES) {
   const started = Date.now();

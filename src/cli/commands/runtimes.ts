@@ -3,8 +3,10 @@
 // publishes them to a runtime registry.
 import { Command } from 'commander';
 import { resolve } from 'node:path';
-import { defaultRuntimeCacheDir, RUNTIME_NAMES, type BuildableRuntime } from '../../runtimes/build.js';
-import { defaultCatalogDir, ensureBuiltRuntime, importNpmRuby, RuntimeStore } from '../../runtimes/catalog.js';
+import { ensureBuiltRuntime, RUNTIME_NAMES, type BuildableRuntime } from '../../runtimes/build.js';
+import { defaultCatalogDir, defaultRuntimeCacheDir } from '../../runtimes/dirs.js';
+import { importNpmRuby } from '../../runtimes/npm-ruby.js';
+import { RuntimeStore } from '../../runtimes/store.js';
 import { pushRuntime } from '../../runtimes/pull.js';
 
 export function runtimesCommand(): Command {

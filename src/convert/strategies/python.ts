@@ -222,6 +222,7 @@ export function pythonStrategy(options: PythonStrategyOptions = {}): Strategy {
         return {
           reason: `no CPython-for-WASI runtime in the runtime catalog for the image's Python ${version || '(unknown version)'} (build one: boxproxy runtimes build python)`,
           recognized: true,
+          needs: { name: 'python', version },
         };
       }
       const runtimeMinor = majorMinor(runtime.version) ?? runtime.version;

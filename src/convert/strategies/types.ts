@@ -1,6 +1,6 @@
 import type { ImageConfig } from '../../oci/types.js';
 import type { Detection } from '../detect.js';
-import type { RuntimeCatalog } from '../runtimes.js';
+import type { RuntimeCatalog, RuntimeNeed } from '../runtimes.js';
 import type { TrialSpec } from '../trial.js';
 import type { Inode, VirtualFs } from '../vfs.js';
 
@@ -43,8 +43,11 @@ export interface StrategyPlan {
   trial?: TrialSpec;
 }
 
-/** `recognized`: the strategy knew the workload but cannot convert it, so its reason is the one to report. */
-export type PlanOutcome = StrategyPlan | { reason: string; recognized?: boolean };
+/**
+ * `recognized`: the strategy knew the workload but cannot convert it, so its reason is the one to report.
+ * `needs`: what it lacked was a runtime the catalog does not hold; once obtained, the conversion runs again.
+ */
+export type PlanOutcome = StrategyPlan | { reason: string; recognized?: boolean; needs?: RuntimeNeed };
 
 export interface Strategy {
   name: string;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { nearestVersion, NpmRuntimeCatalog, parseRubyVersion } from '../../src/convert/runtimes.js';
+import { NpmRuntimeCatalog } from '../../src/runtimes/npm-ruby.js';
+import { nearestVersion, parseMajorMinor } from '../../src/runtimes/versions.js';
 
 describe('ruby runtime catalog', () => {
   test('nearest version: same major, closest minor, newer on a tie, newest when unknown', () => {
@@ -9,9 +10,9 @@ describe('ruby runtime catalog', () => {
       [3, 3],
       [3, 4],
     ];
-    assert.deepEqual(nearestVersion(have, parseRubyVersion('3.3.5')), [3, 3]);
-    assert.deepEqual(nearestVersion(have, parseRubyVersion('3.1.2')), [3, 3]);
-    assert.deepEqual(nearestVersion(have, parseRubyVersion('3.5')), [3, 4]);
+    assert.deepEqual(nearestVersion(have, parseMajorMinor('3.3.5')), [3, 3]);
+    assert.deepEqual(nearestVersion(have, parseMajorMinor('3.1.2')), [3, 3]);
+    assert.deepEqual(nearestVersion(have, parseMajorMinor('3.5')), [3, 4]);
     assert.deepEqual(nearestVersion([[3, 2], [3, 4]], [3, 3]), [3, 4]);
     assert.deepEqual(nearestVersion(have, undefined), [3, 4]);
     assert.deepEqual(nearestVersion([], [3, 3]), undefined);
