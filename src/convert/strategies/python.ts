@@ -194,6 +194,59 @@ async function stdlibModules(runtime: PythonRuntime, boxStdlib: string, layout: 
   return modules;
 }
 
+/** The script `python script.py` runs, as a file of the image (undefined for -m, -c and the REPL). */
+function resolveScript(ctx: StrategyContext, main: PythonMain): { path?: string; inode?: Inode } | { reason: string; recognized: true } {
+  if (main.kind !== 'script') return {};
+  const path = main.path.startsWith('/') ? main.path : `${ctx.detection.workingDir.replace(/\/$/, '')}/${main.path}`;
+  const hit = ctx.fs.resolve(path);
+  if (!hit.ok || hit.node.type !== 'file') return { reason: `the Python script ${path} is not a file in the image`, recognized: true };
+  return { path: hit.path, inode: hit.node.inode };
+}
+
+interface AppDirs {
+  /** Where the app's code lives: the script's directory, the working directory, the image's PYTHONPATH. */
+  app: string[];
+  /** The image's PYTHONPATH entries (absolute ones). */
+  pythonPath: string[];
+  workDir: string;
+  /** Every site-/dist-packages directory of the image. */
+  packages: string[];
+}
+
+function appDirectories(ctx: StrategyContext, scriptPath: string | undefined): AppDirs {
+  const pythonPath = (envValue(ctx.detection.env, 'PYTHONPATH') ?? '').split(':').filter((p) => p.startsWith('/'));
+  const workDir = ctx.detection.workingDir.replace(/\/$/, '') || '/';
+  const app = new Set<string>();
+  if (scriptPath && !SYSTEM_BIN_DIRS.has(dirOf(scriptPath))) app.add(dirOf(scriptPath));
+  if (!SYSTEM_BIN_DIRS.has(workDir)) app.add(workDir);
+  for (const p of pythonPath) if (!SYSTEM_BIN_DIRS.has(p)) app.add(p.replace(/\/$/, ''));
+  return { app: [...app], pythonPath, workDir, packages: sitePackagesDirs(ctx) };
+}
+
+/** The runtime for the image's Python, or the refusal that names what is missing (a proxy then obtains it). */
+async function findRuntime(ctx: StrategyContext, version: string): Promise<PythonRuntime | { reason: string; recognized: true; needs: { name: 'python'; version: string } }> {
+  const runtime = ctx.runtimes.python ? await ctx.runtimes.python(version) : undefined;
+  if (runtime) return runtime;
+  return {
+    reason: `no CPython-for-WASI runtime in the runtime catalog for the image's Python ${version || '(unknown version)'} (build one: boxproxy runtimes build python)`,
+    recognized: true,
+    needs: { name: 'python', version },
+  };
+}
+
+/** Without the image's own site.py (another X.Y, or none), its packages directories come through PYTHONPATH. */
+function boxEnv(ctx: StrategyContext, layout: PythonLayout, dirs: AppDirs, boxStdlib: string): string[] {
+  const overrides: string[] = [];
+  if (!layout.siteModule && !layout.venv) {
+    const pythonPath = [...dirs.pythonPath];
+    for (const d of dirs.packages) if (d !== `${boxStdlib}/site-packages` && !pythonPath.includes(d)) pythonPath.push(d);
+    if (pythonPath.length > dirs.pythonPath.length) overrides.push(`PYTHONPATH=${pythonPath.join(':')}`);
+  }
+  // WASI has no working directory; python.wasm enters $PWD at start-up (scripts/runtimes/python/build.sh).
+  overrides.push(`PWD=${ctx.detection.workingDir}`);
+  return mergeEnv(ctx.detection.env, overrides);
+}
+
 /** argv[0] (or a script's shebang) is CPython: the Box carries CPython for WASI, its stdlib and the app. */
 export function pythonStrategy(options: PythonStrategyOptions = {}): Strategy {
   const failurePolicy = options.nativeExtensions ?? 'refuse';
@@ -201,53 +254,28 @@ export function pythonStrategy(options: PythonStrategyOptions = {}): Strategy {
   return {
     name: 'python',
     async plan(ctx: StrategyContext): Promise<PlanOutcome> {
-      const { detection } = ctx;
       const entry = pythonEntry(ctx);
       if ('reason' in entry) return entry;
-      const { fixedArgs, pyArgs } = entry;
-      const { main, options: interpreterOptions } = pythonCommand([...fixedArgs, ...pyArgs]);
-      let scriptPath: string | undefined;
-      let scriptInode: Inode | undefined;
-      if (main.kind === 'script') {
-        const path = main.path.startsWith('/') ? main.path : `${detection.workingDir.replace(/\/$/, '')}/${main.path}`;
-        const hit = ctx.fs.resolve(path);
-        if (!hit.ok || hit.node.type !== 'file') return { reason: `the Python script ${path} is not a file in the image`, recognized: true };
-        scriptPath = hit.path;
-        scriptInode = hit.node.inode;
-      }
-
+      const { main, options: interpreterOptions } = pythonCommand([...entry.fixedArgs, ...entry.pyArgs]);
+      const script = resolveScript(ctx, main);
+      if ('reason' in script) return script;
       const version = imagePythonVersion(ctx, entry.names);
-      const runtime: PythonRuntime | undefined = ctx.runtimes.python ? await ctx.runtimes.python(version) : undefined;
-      if (!runtime) {
-        return {
-          reason: `no CPython-for-WASI runtime in the runtime catalog for the image's Python ${version || '(unknown version)'} (build one: boxproxy runtimes build python)`,
-          recognized: true,
-          needs: { name: 'python', version },
-        };
-      }
+      const runtime = await findRuntime(ctx, version);
+      if ('reason' in runtime) return runtime;
+
       const runtimeMinor = majorMinor(runtime.version) ?? runtime.version;
       const wanted = majorMinor(version);
       const siteSource = await readFile(join(runtime.stdlibDir, 'site.py')).catch(() => undefined);
       const layout = await pythonLayout(ctx, entry.invoked, entry.real, wanted, { minor: runtimeMinor, siteSource });
       const boxOptions = layout.siteModule ? ['-X', 'frozen_modules=off'] : [];
+      const boxStdlib = `${layout.prefix === '/' ? '' : layout.prefix}/lib/python${runtimeMinor}`;
       const notes: string[] = [...layout.notes];
       if (wanted && wanted !== runtimeMinor) notes.push(`the image has Python ${version}; the nearest runtime is CPython ${runtime.version} for WASI`);
-      const prefixDir = layout.prefix === '/' ? '' : layout.prefix;
-      const boxStdlib = `${prefixDir}/lib/python${runtimeMinor}`;
-
-      // Where the app's code lives: sys.path[0] (the script's directory, or the working directory for -m/-c),
-      // the working directory and the image's PYTHONPATH.
-      const imagePythonPath = (envValue(detection.env, 'PYTHONPATH') ?? '').split(':').filter((p) => p.startsWith('/'));
-      const workDir = detection.workingDir.replace(/\/$/, '') || '/';
-      const appDirs = new Set<string>();
-      if (scriptPath && !SYSTEM_BIN_DIRS.has(dirOf(scriptPath))) appDirs.add(dirOf(scriptPath));
-      if (!SYSTEM_BIN_DIRS.has(workDir)) appDirs.add(workDir);
-      for (const p of imagePythonPath) if (!SYSTEM_BIN_DIRS.has(p)) appDirs.add(p.replace(/\/$/, ''));
-      const packagesDirs = sitePackagesDirs(ctx);
+      const dirs = appDirectories(ctx, script.path);
 
       const labels: Record<string, string> = { [LABEL_RUNTIME]: `python@${runtime.version}` };
       if (runtime.artifact) labels[LABEL_RUNTIME_PACKAGE] = runtime.artifact;
-      const nativeNames = [...nativePackages(ctx, [...packagesDirs, ...appDirs]).keys()].sort();
+      const nativeNames = [...nativePackages(ctx, [...dirs.packages, ...dirs.app]).keys()].sort();
       if (nativeNames.length > 0) {
         labels['dev.boxproxy.python.native-extensions'] = nativeNames.join(',');
         notes.push(`packages with native extensions (*.so, left out): ${nativeNames.join(', ')}; the trial import decides whether the app runs without them`);
@@ -255,8 +283,8 @@ export function pythonStrategy(options: PythonStrategyOptions = {}): Strategy {
 
       // The trial: the entry code's load-time imports, in the Box's interpreter, with sys.path[0] as the app has it.
       const isolated = interpreterOptions.some((o) => /^-[^-]*[IP]/.test(o));
-      const path0 = isolated ? undefined : main.kind === 'script' && scriptPath ? dirOf(scriptPath) : workDir;
-      const probes = await entryImports(ctx, main, scriptInode, [workDir, ...imagePythonPath, ...packagesDirs]);
+      const path0 = isolated ? undefined : script.path ? dirOf(script.path) : dirs.workDir;
+      const probes = await entryImports(ctx, main, script.inode, [dirs.workDir, ...dirs.pythonPath, ...dirs.packages]);
       const trial = probes.length > 0 ? pythonTrial([...boxOptions, ...interpreterOptions], path0, probes, failurePolicy) : undefined;
       if (!trial) notes.push('no load-time imports found in the entry code: nothing to try before the Box is kept');
 
@@ -264,33 +292,23 @@ export function pythonStrategy(options: PythonStrategyOptions = {}): Strategy {
       modules.push(...(await stdlibModules(runtime, boxStdlib, layout)));
       const excludePaths = rootfsExclusions(ctx, {
         modulePaths: new Set(modules.map((m) => m.boxPath)),
-        scriptPath,
+        scriptPath: script.path,
         replacedStdlibs: [...imageStdlibDirs(ctx), boxStdlib],
-        packagesDirs,
+        packagesDirs: dirs.packages,
         kept: layout.keptFiles,
-        keptRoots: filesPolicy === 'app' ? [...appDirs, ...packagesDirs, ...ALWAYS_KEPT, ...layout.keptFiles] : undefined,
-        appDirs: [...appDirs],
+        keptRoots: filesPolicy === 'app' ? [...dirs.app, ...dirs.packages, ...ALWAYS_KEPT, ...layout.keptFiles] : undefined,
+        appDirs: dirs.app,
         boxStdlib,
         notes,
       });
-
-      const envOverrides: string[] = [];
-      // Without the image's site.py (another X.Y, or none), the image's packages dirs come through PYTHONPATH.
-      if (!layout.siteModule && !layout.venv) {
-        const pythonPath = [...imagePythonPath];
-        for (const d of packagesDirs) if (d !== `${boxStdlib}/site-packages` && !pythonPath.includes(d)) pythonPath.push(d);
-        if (pythonPath.length > imagePythonPath.length) envOverrides.push(`PYTHONPATH=${pythonPath.join(':')}`);
-      }
-      // WASI has no working directory; python.wasm enters $PWD at start-up (scripts/runtimes/python/build.sh).
-      envOverrides.push(`PWD=${detection.workingDir}`);
       return {
         strategy: 'python',
         runner: 'wasi',
         modules,
-        entrypoint: [layout.modulePath, ...boxOptions, ...fixedArgs],
-        cmd: pyArgs,
-        env: mergeEnv(detection.env, envOverrides),
-        workingDir: detection.workingDir,
+        entrypoint: [layout.modulePath, ...boxOptions, ...entry.fixedArgs],
+        cmd: entry.pyArgs,
+        env: boxEnv(ctx, layout, dirs, boxStdlib),
+        workingDir: ctx.detection.workingDir,
         labels,
         excludePaths,
         notes,
