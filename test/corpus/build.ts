@@ -17,8 +17,9 @@ import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/o
 import type { ImageConfig, ImageIndex, ImageManifest } from '../../src/oci/types.js';
 import { parseStanzas, staleVersions, suiteIndex, DEBIAN_MIRROR, type Versions } from './debian.js';
 import { exec, execText } from './exec.js';
-import { extractLayers, layerFromUpper, normalizeListing, treeListing, type LayerBlob } from './layers.js';
+import { layerFromUpper, type LayerBlob } from './layers.js';
 import { canonicalJson, hashOf, imageEnv, recipeProblem, type Recipe, type Suite } from './recipe.js';
+import { verifyLayers } from './verify.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const CHROOT_SH = join(HERE, 'chroot.sh');
@@ -339,32 +340,6 @@ async function writeLayout(dir: string, r: Recipe, layers: readonly BuiltLayer[]
   return manifestDigest;
 }
 
-/**
- * Checks that the OCI layers say what the build did: the layers extracted one over the other by GNU tar with
- * their whiteouts applied give the same tree as the overlayfs stack the steps ran in.
- */
-async function verifyLayers(ctx: BuildContext, layers: readonly BuiltLayer[], scratch: string): Promise<void> {
-  const extracted = join(scratch, 'extracted');
-  await extractLayers(layers.map((l) => l.blobFile), extracted);
-  const fromTars = await treeListing(extracted);
-  const [merged, upper, work] = ['merged', 'upper', 'work'].map((d) => join(scratch, d)) as [string, string, string];
-  for (const d of [merged, upper, work]) await mkdir(d, { recursive: true });
-  const lowers = [...layers].reverse().map((l) => l.upper).join(':');
-  const mountAndList = 'mount --make-rprivate / && mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && exec find "$4" -xdev -mindepth 1 -printf \'%P\\t%y\\t%m\\t%U:%G\\t%s\\t%l\\0\'';
-  const listing = await execText('unshare', ['--mount', 'sh', '-c', mountAndList, 'sh', lowers, upper, work, merged]);
-  const fromOverlay = normalizeListing(listing);
-  const a = new Set(fromTars);
-  const b = new Set(fromOverlay);
-  const onlyTars = fromTars.filter((l) => !b.has(l));
-  const onlyOverlay = fromOverlay.filter((l) => !a.has(l));
-  if (onlyTars.length || onlyOverlay.length) {
-    throw new Error(
-      `the layers do not reproduce the build's tree: only in the layers: ${onlyTars.slice(0, 5).join(' | ') || 'none'}; only in the build: ${onlyOverlay.slice(0, 5).join(' | ') || 'none'}`,
-    );
-  }
-  ctx.say(`verified: ${fromTars.length} entries from the layers equal the build's tree`);
-}
-
 /** The image of `r`, from the cache when every layer is current, else built (root, network to Debian). */
 export async function buildImage(ctx: BuildContext, r: Recipe): Promise<BuiltImage> {
   const problem = recipeProblem(r);
@@ -394,7 +369,8 @@ export async function buildImage(ctx: BuildContext, r: Recipe): Promise<BuiltIma
   }
   const tmp = join(ctx.root, 'tmp', `image-${r.name}-${randomBytes(4).toString('hex')}`);
   try {
-    await verifyLayers(ctx, layers, join(tmp, 'verify'));
+    const entries = await verifyLayers(layers.map((l) => l.blobFile), lowers, join(tmp, 'verify'));
+    ctx.say(`verified: ${entries} entries from the layers equal the build's tree`);
     await rm(join(tmp, 'verify'), { recursive: true, force: true });
     const manifestDigest = await writeLayout(join(tmp, 'layout'), r, layers, config);
     const record: ImageRecord = {
