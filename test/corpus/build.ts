@@ -21,10 +21,17 @@ import { layerFromUpper, type LayerBlob } from './layers.js';
 import { canonicalJson, hashOf, imageEnv, recipeProblem, type Recipe, type Suite } from './recipe.js';
 import { verifyLayers } from './verify.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
+/** The corpus sources (test/corpus), also when this runs compiled from dist/test/corpus. */
+const HERE = dirname(fileURLToPath(import.meta.url)).replace(/\/dist\/test\/corpus$/, '/test/corpus');
 export const CHROOT_SH = join(HERE, 'chroot.sh');
 /** The machinery every layer goes through: a change to it rebuilds the corpus. */
 const BUILDER_FILES = ['layers.ts', 'chroot.sh'];
+/**
+ * Versions of how each step makes its layer, beyond its inputs (which are hashed): bump one when changing that
+ * step's code (runStep counts for install and run), so the layers it made are rebuilt. Code text is not hashed:
+ * tsx and tsc compile it differently, and the corpus must be the same from both.
+ */
+const STEP_VERSIONS = { base: 1, install: 1, copy: 1, run: 1, image: 1 } as const;
 /** Timestamp of the COPY layer's files and of the image config (files come from the recipe, not a checkout). */
 const COPY_MTIME = new Date('2025-01-01T00:00:00Z');
 
@@ -59,13 +66,10 @@ export interface BuiltLayer {
 }
 
 let machineryHash: Promise<string> | undefined;
-/**
- * What a layer's bytes depend on besides its inputs: the shared machinery and the code of the step that made it
- * (its function's text), so editing one step rebuilds the layers it makes and nothing else.
- */
-async function builderVersion(step: (...args: never[]) => unknown): Promise<string> {
+/** What a layer's bytes depend on besides its inputs: the shared machinery's source and the step's version. */
+async function builderVersion(step: keyof typeof STEP_VERSIONS): Promise<string> {
   machineryHash ??= Promise.all(BUILDER_FILES.map((f) => readFile(join(HERE, f), 'utf8'))).then((texts) => hashOf(...texts));
-  return hashOf(await machineryHash, step.toString(), runStep.toString());
+  return hashOf(await machineryHash, step, String(STEP_VERSIONS[step]));
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -197,7 +201,7 @@ async function runStep(ctx: BuildContext, scratch: string, upper: string, below:
 async function baseLayer(ctx: BuildContext, suite: Suite): Promise<BuiltLayer> {
   const debootstrap = (await execText('dpkg-query', ['-W', '-f=${Version}', 'debootstrap'])).trim();
   const createdBy = `debootstrap --variant=minbase ${suite} / ${DEBIAN_MIRROR} (debootstrap ${debootstrap})`;
-  const id = `base-${suite}-${hashOf('base', suite, debootstrap, await builderVersion(baseLayer))}`;
+  const id = `base-${suite}-${hashOf('base', suite, debootstrap, await builderVersion('base'))}`;
   return layer(ctx, id, createdBy, [], suite, async (_scratch, upper) => {
     const cache = join(ctx.root, 'debs', suite, 'debootstrap');
     await mkdir(cache, { recursive: true });
@@ -225,14 +229,14 @@ function installScript(r: Recipe): string {
 
 async function installLayer(ctx: BuildContext, r: Recipe, base: BuiltLayer): Promise<BuiltLayer> {
   const script = installScript(r);
-  const id = `install-${r.suite}-${hashOf('install', base.record.id, script, await builderVersion(installScript))}`;
+  const id = `install-${r.suite}-${hashOf('install', base.record.id, script, await builderVersion('install'))}`;
   return layer(ctx, id, `RUN ${script}`, [base], r.suite, (scratch, upper) => runStep(ctx, scratch, upper, [base], r.suite, script));
 }
 
 async function copyLayer(ctx: BuildContext, r: Recipe, below: readonly BuiltLayer[]): Promise<BuiltLayer | undefined> {
   const files = Object.entries(r.files ?? {});
   if (files.length === 0 && !r.npm) return undefined;
-  const id = `copy-${hashOf('copy', canonicalJson(r.files ?? {}), canonicalJson(r.npm ?? null), await builderVersion(copyLayer))}`;
+  const id = `copy-${hashOf('copy', canonicalJson(r.files ?? {}), canonicalJson(r.npm ?? null), await builderVersion('copy'))}`;
   const createdBy = `COPY ${files.map(([p]) => p).join(' ')}${r.npm ? ` + npm install ${r.npm.packages.join(' ')} in ${r.npm.dir}` : ''}`;
   return layer(ctx, id, createdBy, below, r.suite, async (scratch, upper) => {
     for (const [path, spec] of files) {
@@ -258,7 +262,7 @@ async function copyLayer(ctx: BuildContext, r: Recipe, below: readonly BuiltLaye
 async function runLayer(ctx: BuildContext, r: Recipe, below: readonly BuiltLayer[]): Promise<BuiltLayer | undefined> {
   if (!r.run?.length) return undefined;
   const script = r.run.join(' && ');
-  const id = `run-${hashOf('run', ...below.map((l) => l.record.id), script, await builderVersion(runLayer))}`;
+  const id = `run-${hashOf('run', ...below.map((l) => l.record.id), script, await builderVersion('run'))}`;
   return layer(ctx, id, `RUN ${script}`, below, r.suite, (scratch, upper) => runStep(ctx, scratch, upper, below, r.suite, script));
 }
 
@@ -359,7 +363,7 @@ export async function buildImage(ctx: BuildContext, r: Recipe): Promise<BuiltIma
   if (run) layers.push(run);
 
   const config = imageConfig(r, layers);
-  const key = hashOf(canonicalJson(config), await builderVersion(writeLayout));
+  const key = hashOf(canonicalJson(config), await builderVersion('image'));
   const dir = join(ctx.root, 'images', `${r.name}-${key}`);
   const lowers = [...layers].reverse().map((l) => l.upper);
   const cached = await readJson<ImageRecord>(join(dir, 'image.json'));
