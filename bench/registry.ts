@@ -1,13 +1,13 @@
 // Registry benchmark: boxproxy against docker-registry 2.8 in proxy mode (the
-// reference), both in front of the same docker-registry upstream, each
-// through its own counting relay so upstream traffic is attributed exactly.
+// reference) and distribution v3 in proxy mode, all in front of the same docker-registry
+// upstream, each through its own counting relay so upstream traffic is attributed exactly.
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { MANIFEST_ACCEPT, loadTest, seedImage, timedGet, type LoadResult, type SeededImage } from './http.js';
 import { CountingRelay } from './relay.js';
 import type { BenchSection, Comparison } from './report.js';
-import { startBoxproxy, startDockerRegistry, type BenchServer } from './servers.js';
+import { DISTRIBUTION3_LABEL, startBoxproxy, startDistribution3, startDockerRegistry, type BenchServer } from './servers.js';
 
 export interface RegistryBenchOptions {
   blobMiB: number;
@@ -34,8 +34,8 @@ export const DEFAULT_REGISTRY_OPTIONS: Omit<RegistryBenchOptions, 'log'> = {
   boxproxyNodeArgs: [],
 };
 
-type Kind = 'reference' | 'boxproxy';
-const KINDS: readonly Kind[] = ['reference', 'boxproxy'];
+type Kind = 'reference' | 'distribution3' | 'boxproxy';
+const KINDS: readonly Kind[] = ['reference', 'distribution3', 'boxproxy'];
 
 interface KindResult {
   coldCpu: number[];
@@ -100,7 +100,9 @@ export async function runRegistryBench(opts: RegistryBenchOptions): Promise<{ se
         const proxy =
           kind === 'reference'
             ? await startDockerRegistry('reference proxy', relay.url)
-            : await startBoxproxy('boxproxy', relay.url, opts.boxproxyNodeArgs);
+            : kind === 'distribution3'
+              ? await startDistribution3('distribution v3 proxy', relay.url)
+              : await startBoxproxy('boxproxy', relay.url, opts.boxproxyNodeArgs);
         const instance: Instance = {
           relay,
           proxy,
@@ -236,7 +238,7 @@ function compare(
 ): Comparison {
   const reference = pick(raw.reference);
   const boxproxy = pick(raw.boxproxy);
-  return { metric, unit, better, reference, boxproxy, goal: goal?.text, met: goal?.met(reference, boxproxy) };
+  return { metric, unit, better, reference, boxproxy, goal: goal?.text, met: goal?.met(reference, boxproxy), extra: [pick(raw.distribution3)] };
 }
 
 const atLeastEqual = { text: 'ratio >= 1.0', met: (ref: number, box: number) => box >= ref };
@@ -268,23 +270,25 @@ function toSection(raw: RegistryBenchRaw, opts: RegistryBenchOptions): BenchSect
   return {
     id: 'registry',
     title: 'Pull-through registry',
-    reference: 'Debian docker-registry (distribution 2.8.2) in proxy mode (`proxy.remoteurl`)',
+    reference: `Debian docker-registry (distribution 2.8.2) in proxy mode (\`proxy.remoteurl\`); also ${DISTRIBUTION3_LABEL} in proxy mode`,
+    extraColumns: [DISTRIBUTION3_LABEL],
     comparisons,
     table: {
-      header: ['during the measured manifest load', 'reference', 'boxproxy'],
+      header: ['during the measured manifest load', 'reference', 'boxproxy', DISTRIBUTION3_LABEL],
       rows: [
-        ['upstream requests, by tag', String(raw.reference.upstreamRequestsDuringTagLoad), String(raw.boxproxy.upstreamRequestsDuringTagLoad)],
-        ['upstream requests, by digest', String(raw.reference.upstreamRequestsDuringDigestLoad), String(raw.boxproxy.upstreamRequestsDuringDigestLoad)],
-        ['failed requests (non-2xx, socket errors), by tag', String(raw.reference.manifestByTag.failures), String(raw.boxproxy.manifestByTag.failures)],
-        ['failed requests (non-2xx, socket errors), by digest', String(raw.reference.manifestByDigest.failures), String(raw.boxproxy.manifestByDigest.failures)],
-        ['seconds from the first tag request until Box conversion settled (before the load)', '-', raw.boxproxy.settleSeconds.toFixed(1)],
+        ['upstream requests, by tag', String(raw.reference.upstreamRequestsDuringTagLoad), String(raw.boxproxy.upstreamRequestsDuringTagLoad), String(raw.distribution3.upstreamRequestsDuringTagLoad)],
+        ['upstream requests, by digest', String(raw.reference.upstreamRequestsDuringDigestLoad), String(raw.boxproxy.upstreamRequestsDuringDigestLoad), String(raw.distribution3.upstreamRequestsDuringDigestLoad)],
+        ['failed requests (non-2xx, socket errors), by tag', String(raw.reference.manifestByTag.failures), String(raw.boxproxy.manifestByTag.failures), String(raw.distribution3.manifestByTag.failures)],
+        ['failed requests (non-2xx, socket errors), by digest', String(raw.reference.manifestByDigest.failures), String(raw.boxproxy.manifestByDigest.failures), String(raw.distribution3.manifestByDigest.failures)],
+        ['seconds from the first tag request until Box conversion settled (before the load)', '-', raw.boxproxy.settleSeconds.toFixed(1), '-'],
       ],
     },
     method: [
       `Upstream: docker-registry on 127.0.0.1 seeded through its upload API with one Docker schema2 image (\`${raw.image.name}:${raw.image.tag}\`) whose layer is ${opts.blobMiB} MiB of random bytes.`,
       'Each proxy instance reaches the upstream through its own counting TCP relay (bench/relay.ts) that records every request line and the bytes relayed, so upstream requests are counted at the wire.',
       'boxproxy runs as its own process (`node dist/src/cli/main.js serve --config <tmp>`), like the reference, with access logs off in both (boxproxy log level warn, docker-registry accesslog disabled) and default settings otherwise; storage on the same disk.',
-      'The proxies never serve at the same time, so they do not compete for the CPUs: cold runs, manifest loads and the herd run one proxy after the other (reference first); warm downloads alternate between them request by request.',
+      `${DISTRIBUTION3_LABEL}: \`go install github.com/distribution/distribution/v3/cmd/registry\` (test/setup/tools.sh), the same configuration as the reference (filesystem storage, in-memory blob descriptor cache, access log off, \`proxy.remoteurl\`).`,
+      'The proxies never serve at the same time, so they do not compete for the CPUs: cold runs, manifest loads and the herd run one proxy after the other (reference, then distribution v3, then boxproxy); warm downloads alternate between them request by request.',
       `Cold blob: a single GET of the layer on freshly started proxies with empty storage, timed to the headers and to the last byte; ${opts.coldRuns} runs, each on new processes. Each process first fetches the image's small config blob (also uncached), so first-request set-up is not in the number.`,
       `Warm blob: downloads repeated until one causes no upstream request (the blob is served from the proxy's storage), then ${opts.warmRuns} rounds, each a timed GET per proxy with curl into /dev/null and one with undici in the benchmark process (keep-alive), alternating reference and boxproxy; the goal row is curl's. On 2 CPUs the client shares the machine with the proxy: undici spends about twice the proxy's CPU per byte, so its row measures mostly the client. MB = 10^6 bytes.`,
       `Manifests: wrk with 1 thread and ${opts.connections} connections for ${opts.loadSeconds} s per URL, after a short unmeasured run, with an Accept header listing the OCI and Docker manifest and index types; 10 s request timeout; failed requests are counted in the second table (over 1 % fails the benchmark).`,

@@ -17,6 +17,8 @@ export interface Comparison {
   goal?: string;
   /** Whether the goal is met; undefined when there is no goal. */
   met?: boolean;
+  /** Values of the section's `extraColumns`, in their order (shown after boxproxy, each with its / reference ratio). */
+  extra?: number[];
 }
 
 export interface BenchSection {
@@ -30,6 +32,8 @@ export interface BenchSection {
    * the conversion, or two kinds of request to the same boxproxy).
    */
   columns?: { reference: string; boxproxy: string };
+  /** More measured sides (another reference, other engines): headings of Comparison.extra's values. */
+  extraColumns?: string[];
   comparisons: Comparison[];
   /** Extra rows that are not a comparison (free-form table). */
   table?: { header: string[]; rows: string[][] };
@@ -107,11 +111,17 @@ function renderSection(s: BenchSection, run: MachineInfo): string {
   const cols = s.columns ?? { reference: 'reference', boxproxy: 'boxproxy' };
   const ratioText = s.columns ? `Ratio = column "${cols.boxproxy}" / column "${cols.reference}"` : 'Ratio = boxproxy / reference';
   out.push(`Reference: ${s.reference}. ${ratioText}.`, '');
-  out.push(`| metric | unit | ${cols.reference} | ${cols.boxproxy} | ratio | better | goal |`);
-  out.push('|---|---|--:|--:|--:|---|---|');
+  const extras = s.extraColumns ?? [];
+  if (extras.length) out.push(`Columns ${extras.map((e) => `"${e}"`).join(', ')} show their value and, in parentheses, its ratio to column "${cols.reference}".`, '');
+  out.push(`| metric | unit | ${cols.reference} | ${cols.boxproxy} | ${extras.map((e) => `${e} | `).join('')}ratio | better | goal |`);
+  out.push(`|---|---|--:|--:|${extras.map(() => '--:|').join('')}--:|---|---|`);
   for (const c of s.comparisons) {
     const goal = c.goal === undefined ? '' : `${c.goal} ${c.met ? '(met)' : '(NOT met)'}`;
-    out.push(`| ${c.metric} | ${c.unit} | ${fmt(c.reference)} | ${fmt(c.boxproxy)} | ${fmt(ratio(c))} | ${c.better} | ${goal} |`);
+    const extraCells = extras.map((_, i) => {
+      const v = c.extra?.[i];
+      return v === undefined ? '- | ' : `${fmt(v)} (${fmt(ratio({ ...c, boxproxy: v }))}) | `;
+    });
+    out.push(`| ${c.metric} | ${c.unit} | ${fmt(c.reference)} | ${fmt(c.boxproxy)} | ${extraCells.join('')}${fmt(ratio(c))} | ${c.better} | ${goal} |`);
   }
   for (const table of [...(s.table ? [s.table] : []), ...(s.tables ?? [])]) {
     out.push('', `| ${table.header.join(' | ')} |`, `|${table.header.map(() => '---').join('|')}|`);

@@ -1,6 +1,6 @@
 // `npm run bench`: runs each benchmark area and writes BENCHMARKS.md.
 // Areas are one file each: bench/registry.ts (pull-through registry),
-// bench/convert.ts (image to Box conversion), bench/boxes.ts (serving Boxes).
+// bench/convert.ts (image to Box conversion), bench/boxes.ts (serving Boxes), bench/start.ts (Box start).
 // Everything runs on loopback and stops at the end.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -8,11 +8,12 @@ import { parseArgs } from 'node:util';
 import { closeHttp } from './http.js';
 import { DEFAULT_BOXES_OPTIONS, runBoxesBench } from './boxes.js';
 import { runConvertBench } from './convert.js';
+import { runStartBench } from './start.js';
 import { DEFAULT_REGISTRY_OPTIONS, runRegistryBench } from './registry.js';
 import { loadAverageNow, machineInfo, writeReport, type BenchSection, type MachineInfo } from './report.js';
 
 const USAGE = `usage: node dist/bench/run.js [options]
-  --only <areas>       run these areas, comma-separated (registry, convert, boxes; default all)
+  --only <areas>       run these areas, comma-separated (registry, convert, boxes, start; default all)
   --quick              small images and short loads: checks the harness, numbers are not meaningful
   --blob-mib <n>       registry: layer size in MiB (default ${DEFAULT_REGISTRY_OPTIONS.blobMiB})
   --seconds <n>        registry: seconds per manifest load run (default ${DEFAULT_REGISTRY_OPTIONS.loadSeconds});
@@ -21,7 +22,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --out <file>         report file (default BENCHMARKS.md; --quick defaults to .bench/BENCHMARKS.quick.md)
   --profile            run boxproxy and the conversion children with --cpu-prof; profiles go to .bench/profiles/`;
 
-const AREAS = ['registry', 'convert', 'boxes'] as const;
+const AREAS = ['registry', 'convert', 'boxes', 'start'] as const;
 type Area = (typeof AREAS)[number];
 
 async function main(): Promise<void> {
@@ -115,6 +116,9 @@ async function main(): Promise<void> {
         log: (line) => log(`boxes: ${line}`),
       }),
     );
+  }
+  if (areas.includes('start')) {
+    await measured('start', [], () => runStartBench({ runs: values.quick ? 2 : 11, dir: join(scratch, 'start'), log }));
   }
   if (values.profile) log(`CPU profiles in ${profileDir}`);
 

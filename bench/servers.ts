@@ -1,5 +1,5 @@
 // The processes a benchmark compares: Debian's docker-registry (as upstream
-// and in proxy mode, the reference) and boxproxy as its own child process, so
+// and in proxy mode, the reference), distribution v3 in proxy mode, and boxproxy as its own child process, so
 // each has its own peak RSS. test/helpers/registry.ts starts docker-registry
 // for the tests with its access log on (the tests count requests from it);
 // here logging is off in every process so the reference is not slowed by it.
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import type { ConfigInput } from '../src/config/schema.js';
+import { requireTestTools, toolBin, toolSpec } from '../test/helpers/tools.js';
 import { freePort, makeTempDir, removeTempDir, startProcess, waitUntil, type ManagedProcess } from '../test/helpers/proc.js';
 
 /** A registry process under measurement. */
@@ -92,7 +93,7 @@ function managed(label: string, url: string, proc: ManagedProcess, dir: string, 
  * proxy mode when `remoteUrl` is given. Access logs are off, as for boxproxy,
  * so neither pays for logging under load.
  */
-export async function startDockerRegistry(label: string, remoteUrl?: string): Promise<BenchServer> {
+export async function startDockerRegistry(label: string, remoteUrl?: string, bin = 'docker-registry'): Promise<BenchServer> {
   const dir = await makeTempDir('bench-registry');
   const port = await freePort();
   const config: Record<string, unknown> = {
@@ -104,10 +105,18 @@ export async function startDockerRegistry(label: string, remoteUrl?: string): Pr
   if (remoteUrl !== undefined) config.proxy = { remoteurl: remoteUrl };
   const configFile = join(dir, 'config.yml');
   await writeFile(configFile, toYaml(config));
-  const proc = await startProcess(label, 'docker-registry', ['serve', configFile], { logFile: join(dir, 'registry.log') });
+  const proc = await startProcess(label, bin, ['serve', configFile], { logFile: join(dir, 'registry.log') });
   const url = `http://127.0.0.1:${port}`;
   await waitUntil(`${label} to answer /v2/`, () => pollOk(`${url}/v2/`), { proc });
   return managed(label, url, proc, dir, async () => 0);
+}
+
+export const DISTRIBUTION3_LABEL = `distribution ${toolSpec('distribution').version}`;
+
+/** distribution v3 (test/setup/tools.sh builds it with `go install`), configured as startDockerRegistry does. */
+export async function startDistribution3(label: string, remoteUrl?: string): Promise<BenchServer> {
+  requireTestTools('distribution');
+  return startDockerRegistry(label, remoteUrl, toolBin('distribution'));
 }
 
 /**

@@ -82,7 +82,11 @@ export class ConversionService {
   /** The current outcome for a source image manifest, if any (stale converter versions excluded). */
   get(sourceDigest: string): ConversionRecord | undefined {
     const rec = this.records.get(sourceDigest);
-    if (!rec || rec.converterVersion !== CONVERTER_VERSION) return undefined;
+    return rec && rec.converterVersion === CONVERTER_VERSION ? this.live(rec) : undefined;
+  }
+
+  /** A record as it is now: one waiting for a runtime carries what obtaining the runtime is doing. */
+  private live(rec: ConversionRecord): ConversionRecord {
     const waiting = rec.state === 'waiting-runtime' && rec.waitingFor ? this.opts.provisioner?.status(rec.waitingFor) : undefined;
     return waiting ? { ...rec, waiting: { ...waiting } } : rec;
   }
@@ -93,7 +97,10 @@ export class ConversionService {
   }
 
   list(): ConversionRecord[] {
-    return this.records.all().sort((a, b) => b.updatedAt - a.updatedAt);
+    return this.records
+      .all()
+      .sort((a, b) => b.updatedAt - a.updatedAt)
+      .map((rec) => this.live(rec));
   }
 
   allowed(ref: RepoRef): string | undefined {

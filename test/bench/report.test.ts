@@ -90,6 +90,21 @@ test('a section can name its columns, add tables and carry its own load average'
   }
 });
 
+test('extra columns show their value and its ratio to the reference', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxproxy-report-'));
+  try {
+    const file = join(dir, 'BENCHMARKS.md');
+    const base = section('registry', 150);
+    const s: BenchSection = { ...base, extraColumns: ['distribution 3'], comparisons: base.comparisons.map((c) => ({ ...c, extra: [120] })) };
+    writeReport(file, [s], MACHINE);
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /\| metric \| unit \| reference \| boxproxy \| distribution 3 \| ratio \| better \| goal \|\n\|---\|---\|--:\|--:\|--:\|--:\|---\|---\|/);
+    assert.match(text, /\| speed \| MB\/s \| 100 \| 150 \| 120 \(1\.20\) \| 1\.50 \| higher \|/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('fmt and ratio', () => {
   assert.equal(fmt(12345.6), '12,346');
   assert.equal(fmt(1.234), '1.23');

@@ -9,6 +9,7 @@ import { NpmRuntimeCatalog } from '../../src/runtimes/npm-ruby.js';
 import { OciLayoutSource } from '../../src/image/oci-layout.js';
 import { dir, file, tempDir } from '../convert/helpers.js';
 import { expectedHelloOutput, helloBox, writeLayout } from '../fixtures/images.js';
+import { assertBoxRunsAlikeInEngines } from '../helpers/engines/index.js';
 import type { ImageSpec as ImageSpecOf } from '../convert/helpers.js';
 
 let root: string;
@@ -19,14 +20,22 @@ before(async () => {
 });
 after(async () => cleanup());
 
-async function unpacked(spec: ImageSpecOf = helloBox()): Promise<UnpackedBox> {
+async function unpacked(spec: ImageSpecOf = helloBox()): Promise<UnpackedBox & { layout: string }> {
   const base = join(root, `r${++n}`);
   await writeLayout(join(base, 'layout'), spec);
-  return loadBox(new OciLayoutSource(join(base, 'layout')), '', { cacheDir: join(base, 'cache') });
+  const box = await loadBox(new OciLayoutSource(join(base, 'layout')), '', { cacheDir: join(base, 'cache') });
+  return { ...box, layout: join(base, 'layout') };
+}
+
+/** Runs the Box with boxproxy's runner, and checks node:wasi, wasmtime and wazero run it the same. */
+async function runBox(box: UnpackedBox & { layout: string }, opts: RunOptions = {}) {
+  const r = await runPlanIsolated(await planRun(box, opts), { stdio: 'pipe' });
+  await assertBoxRunsAlikeInEngines(box.layout, opts, r);
+  return r;
 }
 
 async function run(spec: ImageSpecOf = helloBox(), opts: RunOptions = {}) {
-  return runPlanIsolated(await planRun(await unpacked(spec), opts), { stdio: 'pipe' });
+  return runBox(await unpacked(spec), opts);
 }
 
 describe('WASI runner', () => {
@@ -147,12 +156,12 @@ describe('ruby.wasm runner', () => {
       },
     };
     const box = await unpacked(spec);
-    const ok = await runPlanIsolated(await planRun(box), { stdio: 'pipe' });
+    const ok = await runBox(box);
     assert.equal(ok.stdout, 'Hello, ruby /app/main.rb ["one"] /app relative');
     assert.equal(ok.exitCode, 0, ok.stderr);
-    const failing = await runPlanIsolated(await planRun(box, { args: ['/app/main.rb', 'fail'] }), { stdio: 'pipe' });
+    const failing = await runBox(box, { args: ['/app/main.rb', 'fail'] });
     assert.equal(failing.exitCode, 5);
-    const raising = await runPlanIsolated(await planRun(box, { args: ['-e', 'raise ArgumentError, "boom"'] }), { stdio: 'pipe' });
+    const raising = await runBox(box, { args: ['-e', 'raise ArgumentError, "boom"'] });
     assert.equal(raising.exitCode, 1);
     assert.match(raising.stderr, /boom \(ArgumentError\)/);
   });

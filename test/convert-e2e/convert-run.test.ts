@@ -12,6 +12,7 @@ import { NpmRuntimeCatalog } from '../../src/runtimes/npm-ruby.js';
 import { OciLayoutSource } from '../../src/image/oci-layout.js';
 import type { ImageSpec, LayoutOptions } from '../convert/helpers.js';
 import { tempDir } from '../convert/helpers.js';
+import { assertBoxRunsAlikeInEngines } from '../helpers/engines/index.js';
 import {
   expectedHelloOutput,
   multiArch,
@@ -50,9 +51,12 @@ async function convertFixture(spec: ImageSpec, layout: LayoutOptions = {}, prepa
   return { result, boxDir, base };
 }
 
+/** Runs the Box with boxproxy's runner, and checks node:wasi, wasmtime and wazero run it the same. */
 async function runBoxDir(c: Converted, opts: RunOptions = {}) {
   const unpacked = await loadBox(new OciLayoutSource(c.boxDir), '', { cacheDir: join(c.base, 'cache') });
-  return runPlanIsolated(await planRun(unpacked, opts), { stdio: 'pipe' });
+  const r = await runPlanIsolated(await planRun(unpacked, opts), { stdio: 'pipe' });
+  await assertBoxRunsAlikeInEngines(c.boxDir, opts, r);
+  return r;
 }
 
 function boxOf(c: Converted) {

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildProgram } from '../../src/cli/program.js';
+import { assertBoxRunsAlikeInEngines } from '../helpers/engines/index.js';
 import { skopeo } from '../helpers/images.js';
 import { makeTempDir, removeTempDir, run, skipUnlessTools, type RunResult } from '../helpers/proc.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -62,6 +63,7 @@ describe('boxproxy convert/run with a registry', { skip: skipUnlessTools('docker
     assert.match(fromLayout.stdout, /^message.txt: relative read works$/m);
     assert.match(fromLayout.stdout, /^name: Box$/m);
     assert.equal(fromLayout.stderr, '');
+    await assertBoxRunsAlikeInEngines(out, { args: ['cat:message.txt', 'exit:3'] }, { stdout: fromLayout.stdout, exitCode: fromLayout.code });
 
     // The Box is an ordinary image to a registry: push it, run it by reference.
     const boxRef = `${registry.host}/app-box:1`;
@@ -69,6 +71,7 @@ describe('boxproxy convert/run with a registry', { skip: skipUnlessTools('docker
     const fromRegistry = await boxproxy('run', '--cache', cache, '--env', 'GREETING_NAME=registry', boxRef);
     assert.equal(fromRegistry.code, 7, fromRegistry.stderr);
     assert.match(fromRegistry.stdout, /^name: registry$/m);
+    await assertBoxRunsAlikeInEngines(out, { env: ['GREETING_NAME=registry'] }, { stdout: fromRegistry.stdout, exitCode: fromRegistry.code });
   });
 
   test('Ruby app through the CLI prints its real output and exit status', async () => {
@@ -80,6 +83,7 @@ describe('boxproxy convert/run with a registry', { skip: skipUnlessTools('docker
     assert.equal(r.stdout.split('\n')[0], 'Hello, Rubyist!');
     assert.match(r.stdout, /^argv \["exit:9"\]$/m);
     assert.equal(r.code, 9, r.stderr);
+    await assertBoxRunsAlikeInEngines(out, { args: ['/app/main.rb', 'exit:9'] }, { stdout: r.stdout, exitCode: r.code });
   });
 
   test('a native image is refused with exit status 3 and the reason', async () => {

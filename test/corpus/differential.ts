@@ -47,7 +47,8 @@ export async function differential(name: string, opts: DifferentialOptions = {})
       await writeBoxToOciLayout(conversion.box, boxDir, name);
       const unpacked = await loadBox(new OciLayoutSource(boxDir), name, { cacheDir: join(scratch, 'unpacked') });
       for (const engine of opts.engines ?? DEFAULT_ENGINES) {
-        boxes.set(engine.name, await engine.run(unpacked, { ...(opts.args ? { args: opts.args } : {}), ...(opts.env ? { env: opts.env } : {}) }));
+        const input = { unpacked, layout: boxDir, reference: name };
+        boxes.set(engine.name, await engine.run(input, { ...(opts.args ? { args: opts.args } : {}), ...(opts.env ? { env: opts.env } : {}) }));
       }
     }
     return { image, native, conversion, boxes };

@@ -8,8 +8,9 @@ import { readBoxLayout, unpackBox } from '../../src/box/layout.js';
 import { planRun, runPlanIsolated, type IsolatedRunResult } from '../../src/box/runner.js';
 import type { Descriptor } from '../../src/oci/types.js';
 import { writeLayout, type ImageSpec } from '../convert/helpers.js';
+import { assertBoxRunsAlikeInEngines, type BoxRunOptions } from '../helpers/engines/index.js';
 import { skopeo } from '../helpers/images.js';
-import { makeTempDir, run, tail, waitUntil, type RunResult } from '../helpers/proc.js';
+import { makeTempDir, removeTempDir, run, tail, waitUntil, type RunResult } from '../helpers/proc.js';
 import { startTestProxy, upstreamOf, type StartTestProxyOptions, type TestProxy } from '../helpers/proxy.js';
 import type { TestRegistry } from '../helpers/registry.js';
 
@@ -98,12 +99,31 @@ export async function convertThrough(proxy: TestProxy, reference: string, digest
   return waitForConversion(proxy, digest);
 }
 
-/** Unpacks the Box in an OCI layout (its only image, or `reference`) and runs it in a child process. */
+/**
+ * Unpacks the Box in an OCI layout (its only image, or `reference`) and runs it in a child process; then checks
+ * node:wasi, wasmtime and wazero run it the same.
+ */
 export async function runBoxLayout(layout: string, opts: { reference?: string; args?: string[]; cacheDir: string }): Promise<IsolatedRunResult> {
   const { source, box } = await readBoxLayout(layout, opts.reference ?? '');
   const unpacked = await unpackBox(source, box, { cacheDir: opts.cacheDir });
-  const plan = await planRun(unpacked, opts.args ? { args: opts.args } : {});
-  return runPlanIsolated(plan, { stdio: 'pipe' });
+  const runOptions = opts.args ? { args: opts.args } : {};
+  const result = await runPlanIsolated(await planRun(unpacked, runOptions), { stdio: 'pipe' });
+  await assertBoxRunsAlikeInEngines(layout, { ...runOptions, ...(opts.reference ? { reference: opts.reference } : {}) }, result);
+  return result;
+}
+
+/**
+ * Copies the Box `ref` names out of a registry (skopeo, into an OCI layout) and checks that node:wasi, wasmtime
+ * and wazero run it as `product` (what `boxproxy run` printed and returned) says.
+ */
+export async function assertPulledBoxRunsAlikeInEngines(ref: string, opts: BoxRunOptions, product: RunResult): Promise<void> {
+  const dir = await makeTempDir('pulled-box');
+  try {
+    await skopeo(['copy', '--quiet', '--src-tls-verify=false', '--src-no-creds', `docker://${ref}`, `oci:${join(dir, 'box')}:box`]);
+    await assertBoxRunsAlikeInEngines(join(dir, 'box'), opts, { stdout: product.stdout, exitCode: product.code });
+  } finally {
+    await removeTempDir(dir);
+  }
 }
 
 /** `boxproxy <args>` as a user runs it (through tsx from the sources), never throwing on a non-zero exit. */

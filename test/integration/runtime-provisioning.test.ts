@@ -76,6 +76,8 @@ describe('a runtime the catalog lacks is built by the proxy', { skip: skipUnless
       });
       assert.deepEqual(waiting?.waiting?.runtime, { name: 'python', version: '3.11.9' });
       assert.equal(waiting?.waiting?.action, 'building');
+      const listed = (await (await fetch(`${proxy.url}/boxproxy/v1/conversions`)).json()) as { conversions: ConversionStatus[] };
+      assert.deepEqual(listed.conversions.find((c) => c.source === image.digest)?.waiting, waiting?.waiting, 'the list shows the same progress');
       const during = await rawRequest(proxy.url, 'GET', boxRef, { accept: OCI_MANIFEST });
       assert.match(assertOciError(during, 404, 'MANIFEST_UNKNOWN', 'Box reference while building').errors[0]?.message ?? '', /converting/);
 

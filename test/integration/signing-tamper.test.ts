@@ -2,6 +2,8 @@
 // a small in-process registry then serves a copy of it with one thing altered, which is what a compromised
 // mirror could do and a real registry cannot be made to do: a tampered payload, a swapped signature, a signature
 // of another manifest, an altered Box manifest. The untouched copy verifies, so each failure is the alteration's.
+// cosign itself checks the same copies: the bundle referrer as served, and the `.sig` tag with the referrers
+// withheld (cosign 3 falls back to it only when there is no bundle).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
@@ -20,10 +22,12 @@ import { signManifest } from '../../src/sign/signer.js';
 import { wasiAppImage } from '../fixtures/images.js';
 import { rawRequest } from '../helpers/http.js';
 import { hostPlatform } from '../helpers/images.js';
+import { COSIGN_REJECTED, COSIGN_VERIFIED_BUNDLE, COSIGN_VERIFIED_SIG, cosignVerify } from '../helpers/cosign.js';
 import { makeTempDir, removeTempDir, skipUnlessTools } from '../helpers/proc.js';
 import type { TestProxy } from '../helpers/proxy.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { boxproxyCli, boxproxyRun, convertThrough, pushSpec, startBoxProxy, type ConversionStatus, type PushedImage } from './boxes-helpers.js';
+import { skipUnlessTestTools } from '../helpers/tools.js';
+import { assertPulledBoxRunsAlikeInEngines, boxproxyCli, boxproxyRun, convertThrough, pushSpec, startBoxProxy, type ConversionStatus, type PushedImage } from './boxes-helpers.js';
 
 const REPO = 'wasm/tamper/hello';
 
@@ -112,7 +116,7 @@ function rewriteSig(s: Snapshot, boxDigest: string, change: (m: ImageManifest) =
   return manifest;
 }
 
-describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnlessTools('docker-registry', 'skopeo') }, () => {
+describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnlessTools('docker-registry', 'skopeo') || skipUnlessTestTools('cosign') }, () => {
   let registry: TestRegistry;
   let proxy: TestProxy;
   let hello: PushedImage;
@@ -129,6 +133,18 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     return verifyBoxReference({ reference, publicKeys: keys });
   };
 
+  let cosignKey: string;
+  /** cosign verify against the fake serving `snapshot`: as served (the bundle referrer), or without referrers (the .sig). */
+  const cosignOn = async (snapshot: Snapshot, format: 'bundle' | 'sig', key = cosignKey) => {
+    state.snapshot = format === 'bundle' ? snapshot : { ...snapshot, referrers: new Map() };
+    return cosignVerify(`${fake.host}/${REPO}:1`, key, join(work, 'cosign-home'));
+  };
+  const cosignRejects = async (snapshot: Snapshot, format: 'bundle' | 'sig', key = cosignKey) => {
+    const r = await cosignOn(snapshot, format, key);
+    assert.notEqual(r.code, 0, `cosign accepted it (${format}):\n${r.stdout}`);
+    assert.match(r.stderr, COSIGN_REJECTED);
+  };
+
   before(async () => {
     registry = await startRegistry();
     work = await makeTempDir('tamper-work');
@@ -140,6 +156,8 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     [publicKey] = (await parsePublicKeys(await (await fetch(`${proxy.url}/boxproxy/v1/signing-key`)).text())) as [VerificationKey];
     original = await snapshotFromProxy(proxy, boxDigest);
     fake = await startSnapshotRegistry(state);
+    cosignKey = join(work, 'cosign.pub');
+    await writeFile(cosignKey, publicKey.pem);
   });
 
   after(async () => {
@@ -156,6 +174,8 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
       assert.ok(result.ok, result.reasons.join('; '));
       assert.deepEqual(result.verified, ['cosign', 'bundle']);
     }
+    assert.deepEqual((await cosignOn(original, 'bundle')).verified, [{ digest: boxDigest, type: COSIGN_VERIFIED_BUNDLE }], 'cosign verifies the bundle');
+    assert.deepEqual((await cosignOn(original, 'sig')).verified, [{ digest: boxDigest, type: COSIGN_VERIFIED_SIG }], 'cosign verifies the .sig');
   });
 
   test('a tampered payload fails', async () => {
@@ -171,6 +191,7 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     const result = await verify(s);
     assert.equal(result.ok, false);
     assert.match(result.reasons.join('; '), /cosign: signature on payload .* does not verify/);
+    await cosignRejects(s, 'sig');
   });
 
   test('a payload changed without updating its descriptor fails on the digest', async () => {
@@ -182,6 +203,7 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     const result = await verify(s);
     assert.equal(result.ok, false);
     assert.match(result.reasons.join('; '), /digest mismatch/);
+    await cosignRejects(s, 'sig');
   });
 
   test('a swapped signature (a valid signature by the same key over other bytes) fails', async () => {
@@ -200,6 +222,7 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     const result = await verify(s);
     assert.equal(result.ok, false);
     assert.match(result.reasons.join('; '), /cosign: signature on payload .* does not verify/);
+    await cosignRejects(s, 'sig');
   });
 
   test("another manifest's valid signature under this Box's .sig tag fails (the signed digest is not the Box's)", async () => {
@@ -212,6 +235,7 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     const result = await verify(s);
     assert.equal(result.ok, false);
     assert.match(result.reasons.join('; '), new RegExp(`payload signs ${hello.digest}, not the expected manifest ${boxDigest}`));
+    await cosignRejects(s, 'sig');
   });
 
   test('a tampered bundle fails even with an intact cosign signature', async () => {
@@ -234,6 +258,7 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     const result = await verify(s);
     assert.equal(result.ok, false);
     assert.match(result.reasons.join('; '), /bundle: DSSE signature does not verify/);
+    await cosignRejects(s, 'bundle');
   });
 
   test('an altered Box manifest fails: its digest has no signature, and by the old digest the bytes do not match', async () => {
@@ -247,6 +272,8 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     assert.equal(byTag.ok, false);
     assert.equal(byTag.boxDigest, sha256(bytes));
     assert.match(byTag.reasons.join('; '), /manifest is not signed/);
+    await cosignRejects(s, 'bundle');
+    await cosignRejects(s, 'sig');
 
     s.manifests.set(boxDigest, { mediaType: OCI_MANIFEST, bytes });
     const byDigest = await verify(s, [publicKey], `${fake.host}/${REPO}@${boxDigest}`);
@@ -259,6 +286,10 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     const result = await verify(original, [other.publicKey]);
     assert.equal(result.ok, false);
     assert.match(result.reasons.join('; '), /does not verify with any trusted key|untrusted key/);
+    const otherCosignKey = join(work, 'cosign-other.pub');
+    await writeFile(otherCosignKey, other.publicKey.pem);
+    await cosignRejects(original, 'bundle', otherCosignKey);
+    await cosignRejects(original, 'sig', otherCosignKey);
 
     state.snapshot = original;
     const pubFile = join(work, 'pub.pem');
@@ -285,6 +316,7 @@ describe('boxproxy verify refuses forged Boxes and signatures', { skip: skipUnle
     const good = await boxproxyRun([ref, '--key', pubFile, ...cache, '--', 'cat:/etc/greeting']);
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /^\/etc\/greeting: tamper$/m);
+    await assertPulledBoxRunsAlikeInEngines(ref, { args: ['cat:/etc/greeting'] }, good);
 
     const tampered = cloneSnapshot(original);
     rewriteSig(tampered, boxDigest, (m) => {

@@ -4,5 +4,6 @@
 set -euo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
 bash "$here/deps.sh"
+bash "$here/tools.sh"
 node --import tsx "$here/runtimes.ts"
 node --import tsx "$here/corpus.ts"

@@ -14,6 +14,7 @@ import { DEFAULT_TRIAL_LIMITS, runTrial, type TrialLimits, type TrialSpec } from
 import type { OciRuntimeCatalog } from '../../../src/runtimes/catalog.js';
 import { dir, elf, file, symlink, tempDir, writeLayout, type ImageSpec } from '../helpers.js';
 import { pythonCatalog, runPlainWasi } from '../../runtimes/helpers.js';
+import { assertBoxRunsAlikeInEngines } from '../../helpers/engines/index.js';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -111,13 +112,18 @@ function boxOf(r: ConvertResult) {
   return r;
 }
 
-/** Writes the Box as an OCI layout and runs it with boxproxy's runner (in a child process). */
+/**
+ * Writes the Box as an OCI layout and runs it with boxproxy's runner (in a child process); then checks node:wasi,
+ * wasmtime and wazero run it the same.
+ */
 async function runInRunner(r: ConvertResult, base: string, args?: string[]) {
   const box = boxOf(r).box;
   const layout = join(base, 'box');
   await writeBoxToOciLayout(box, layout);
   const unpacked = await loadBox(new OciLayoutSource(layout), '', { cacheDir: join(base, 'box-cache') });
-  return runPlanIsolated(await planRun(unpacked, args ? { args } : {}), { stdio: 'pipe' });
+  const result = await runPlanIsolated(await planRun(unpacked, args ? { args } : {}), { stdio: 'pipe' });
+  await assertBoxRunsAlikeInEngines(layout, args ? { args } : {}, result);
+  return result;
 }
 
 /** Extracts the Box's layers with the tar package and runs it like runwasi: rootfs as "/", config args and env only. */
