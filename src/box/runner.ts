@@ -365,6 +365,10 @@ export interface IsolatedRunOptions {
   stdio?: 'inherit' | 'pipe';
   /** Sent to the module's stdin (with stdio 'pipe'). */
   input?: string | Buffer;
+  /** The child is killed after this long. */
+  timeoutMs?: number;
+  /** The child is killed when its resident memory passes this (checked every 100 ms; Linux only). */
+  maxRssBytes?: number;
 }
 
 export interface IsolatedRunResult {
@@ -373,6 +377,47 @@ export interface IsolatedRunResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** Set when a limit ended the run. */
+  killed?: 'timeout' | 'memory';
+}
+
+/** Resident memory of a process in bytes, from /proc (undefined where there is none). */
+async function residentBytes(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    return kb ? Number(kb) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const RSS_POLL_MS = 100;
+
+/** Kills `child` when it runs past the limits; says which limit, if one did. */
+function watchLimits(child: ReturnType<typeof spawn>, opts: IsolatedRunOptions): { killed: () => 'timeout' | 'memory' | undefined; stop: () => void } {
+  let killed: 'timeout' | 'memory' | undefined;
+  const kill = (why: 'timeout' | 'memory'): void => {
+    killed ??= why;
+    child.kill('SIGKILL');
+  };
+  const timer = opts.timeoutMs !== undefined ? setTimeout(() => kill('timeout'), opts.timeoutMs) : undefined;
+  const max = opts.maxRssBytes;
+  const poll =
+    max !== undefined && child.pid !== undefined
+      ? setInterval(() => {
+          void residentBytes(child.pid as number).then((rss) => {
+            if (rss !== undefined && rss > max) kill('memory');
+          });
+        }, RSS_POLL_MS)
+      : undefined;
+  return {
+    killed: () => killed,
+    stop: () => {
+      if (timer) clearTimeout(timer);
+      if (poll) clearInterval(poll);
+    },
+  };
 }
 
 /** How to start this module's child entry from here (src/ through tsx in development, dist/ when built). */
@@ -401,11 +446,13 @@ export async function runPlanIsolated(plan: RunPlan, opts: IsolatedRunOptions = 
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.stdin?.end(opts.input ?? '');
   }
+  const limits = watchLimits(child, opts);
   child.send(plan);
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolvePromise, reject) => {
     child.once('error', reject);
     child.once('close', (c, s) => resolvePromise([c, s]));
-  });
+  }).finally(() => limits.stop());
   const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
-  return { exitCode, signal, stdout, stderr };
+  const killed = limits.killed();
+  return { exitCode, signal, stdout, stderr, ...(killed ? { killed } : {}) };
 }

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { ANNOTATION_STRATEGY, BOX_ARCHITECTURE, BOX_OS, LABEL_CONVERTER_VERSION, LABEL_GZIP, LABEL_RUNNER, LABEL_SOURCE_DIGEST, LABEL_STRATEGY } from '../box/format.js';
 import { join } from 'node:path';
 import { hexOf, sha256 } from '../oci/digest.js';
@@ -11,7 +11,8 @@ import type { GzipCodec } from './gzip/index.js';
 import { GzipLayerWriter, type WrittenLayer } from './layer-writer.js';
 import { TAR_END, tarHeader, type TarEntrySpec } from './tar-writer.js';
 import { CONVERTER_VERSION } from './version.js';
-import { splitPath, type ContentRef, type VirtualFs } from './vfs.js';
+import { PackReader, WINDOW_BYTES, type ContentRef } from './pack.js';
+import { splitPath, type VirtualFs } from './vfs.js';
 
 export interface BoxArtifact {
   manifest: ManifestBlob;
@@ -61,77 +62,13 @@ export function boxMtime(created: string | undefined): Date {
 }
 
 
-/** Read-back windows kept per pack file, and their size. */
-const WINDOWS_PER_PACK = 2;
-const WINDOW_BYTES = 1024 * 1024;
-
-interface Window {
-  offset: number;
-  bytes: Buffer;
-}
-
-/**
- * The scratch pack files, read back in the Box's (sorted) order. Small files come from 1 MiB-aligned windows:
- * packs hold files in their layer's tar order, which is mostly sorted, so one read serves many files instead of
- * one thread-pool round trip each. One reader per layer being written: a window's buffer is reused when it is
- * evicted, which is safe only because that layer's writer has copied the bytes it was given before it asks again.
- */
-class PackFiles {
-  private handles = new Map<string, Promise<FileHandle>>();
-  private windows = new Map<string, Window[]>();
-
-  get(file: string): Promise<FileHandle> {
-    let handle = this.handles.get(file);
-    if (!handle) {
-      handle = open(file, 'r');
-      handle.catch(() => undefined); // awaited by the caller
-      this.handles.set(file, handle);
-    }
-    return handle;
-  }
-
-  /** The bytes of a small file (at most WINDOW_BYTES). */
-  async read(ref: ContentRef): Promise<Buffer> {
-    const list = this.windows.get(ref.file) ?? [];
-    this.windows.set(ref.file, list);
-    const end = ref.offset + ref.size;
-    for (const [i, w] of list.entries()) {
-      if (ref.offset >= w.offset && end <= w.offset + w.bytes.length) {
-        if (i > 0) list.unshift(...list.splice(i, 1)); // most recently used first
-        return w.bytes.subarray(ref.offset - w.offset, end - w.offset);
-      }
-    }
-    const evicted = list.length >= WINDOWS_PER_PACK ? list.pop() : undefined;
-    // Aligned, so walking a pack backwards hits as well as forwards; a file across the boundary starts its own.
-    let start = ref.offset - (ref.offset % WINDOW_BYTES);
-    if (end > start + WINDOW_BYTES) start = ref.offset;
-    // A fresh 1 MiB buffer per miss keeps the GC busy.
-    const buf = evicted ? Buffer.from(evicted.bytes.buffer, evicted.bytes.byteOffset, WINDOW_BYTES) : Buffer.allocUnsafeSlow(WINDOW_BYTES);
-    const handle = await this.get(ref.file);
-    let have = 0;
-    while (have < end - start) {
-      const { bytesRead } = await handle.read(buf, have, WINDOW_BYTES - have, start + have);
-      if (bytesRead === 0) throw new Error(`scratch file ${ref.file} is shorter than expected`);
-      have += bytesRead;
-    }
-    list.unshift({ offset: start, bytes: buf.subarray(0, have) });
-    return buf.subarray(ref.offset - start, end - start);
-  }
-
-  async close(): Promise<void> {
-    await Promise.allSettled([...this.handles.values()].map(async (h) => (await h).close()));
-    this.handles.clear();
-    this.windows.clear();
-  }
-}
-
 type TarContent = { kind: 'bytes'; bytes: Buffer } | { kind: 'ref'; ref: ContentRef };
 type TarItem = { spec: TarEntrySpec; content?: TarContent };
 
 /** Writes a tar+gzip layer in one pass; returns its descriptor facts and the uncompressed digest (diff_id). */
 async function writeLayer(items: Iterable<TarItem>, file: string, gzip: GzipCodec): Promise<WrittenLayer> {
   const writer = await GzipLayerWriter.create(file, gzip);
-  const packs = new PackFiles();
+  const packs = new PackReader();
   try {
     for (const item of items) {
       await writer.write(tarHeader(item.spec));

@@ -12,7 +12,9 @@ import { ConvertError, errorMessage } from './errors.js';
 import { dropReasonForKind, dropReasonForPath } from './policy.js';
 import type { LayerCompression, ResolvedLayer } from './resolve.js';
 import type { ImageSource } from '../image/source.js';
-import { splitPath, VirtualFs, type ContentRef, type FileNode, type Inode } from './vfs.js';
+import { applyEntry, type ApplyContext, type PlacedFile } from './layer-apply.js';
+import { PackWriter, SMALL_FILE_BYTES } from './pack.js';
+import { VirtualFs } from './vfs.js';
 
 export interface FlattenLimits {
   /** Tar entries across all layers. */
@@ -76,64 +78,9 @@ export interface FlattenOptions {
 }
 
 const MAX_NOTES = 500;
-/** Files up to this size are gathered into slabs (one pack write per slab). */
-const SMALL_FILE_BYTES = 256 * 1024;
-const SLAB_BYTES = 1024 * 1024;
 /** Bigger reads and inflate outputs than Node's 64 KiB / 16 KiB defaults: fewer hops through the stream chain. */
 const INFLATE_CHUNK_BYTES = 1024 * 1024;
 
-/**
- * Appends a layer's kept file bytes to its scratch pack file. Small files are copied into 1 MiB slabs, written
- * with one call each (not one per file); big files stream straight to the pack. File bytes never stay in memory,
- * so a conversion's memory does not grow with the image (assembling reads them back in 1 MiB windows).
- */
-class PackWriter {
-  /** Logical end of the pack: where the next file starts. */
-  offset = 0;
-  private slab: Buffer | undefined;
-  private slabUsed = 0;
-  constructor(
-    readonly path: string,
-    private readonly stream: WriteStream,
-  ) {}
-
-  /** Room for a small file's bytes; the caller fills `target`. Returns false in `ok` when the pack wants a drain. */
-  reserve(size: number): { ref: ContentRef; target: Buffer; ok: boolean } {
-    let ok = true;
-    if (!this.slab || this.slabUsed + size > this.slab.length) {
-      ok = this.flush();
-      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
-      this.slabUsed = 0;
-    }
-    const target = this.slab.subarray(this.slabUsed, this.slabUsed + size);
-    this.slabUsed += size;
-    const ref: ContentRef = { file: this.path, offset: this.offset, size };
-    this.offset += size;
-    return { ref, target, ok };
-  }
-
-  /** Starts a big file (written with `write`) at the current end. */
-  begin(size: number): { ref: ContentRef; ok: boolean } {
-    const ok = this.flush();
-    const ref: ContentRef = { file: this.path, offset: this.offset, size };
-    this.offset += size;
-    return { ref, ok };
-  }
-
-  write(chunk: Buffer): boolean {
-    return this.stream.write(chunk);
-  }
-
-  /** Writes the current slab; false when the stream wants a drain. */
-  flush(): boolean {
-    const slab = this.slab;
-    if (!slab || this.slabUsed === 0) return true;
-    this.slab = undefined;
-    const used = this.slabUsed;
-    this.slabUsed = 0;
-    return this.stream.write(used === slab.length ? slab : slab.subarray(0, used));
-  }
-}
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 
@@ -245,21 +192,44 @@ interface LayerContext {
   onProgress?: (p: FlattenProgress) => void;
 }
 
+/** The first error of a layer's read wins; `wake` unblocks whatever waits on the parser. */
+class Failure {
+  error: Error | undefined;
+  wake: (() => void) | undefined;
+  set(err: Error): void {
+    this.error ??= err;
+    this.wake?.();
+  }
+}
+
+/** Reads one layer as a stream: entries go to the applier (layer-apply.ts), kept file bytes to the layer's pack. */
 async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: number, count: number, ctx: LayerContext): Promise<void> {
-  const { fs, limits, note, stat, totals } = ctx;
   const digest = layer.descriptor.digest;
   const blob = await source.openBlob(digest);
   const packStream: WriteStream = createWriteStream(ctx.packPath);
   const pack = new PackWriter(ctx.packPath, packStream);
-  let failure: Error | undefined;
-  let failWake: (() => void) | undefined;
-  const fail = (err: Error): void => {
-    failure ??= err;
-    failWake?.();
-  };
-  let invalidEntries = 0;
-  packStream.on('error', (err) => fail(err));
+  const failure = new Failure();
+  packStream.on('error', (err) => failure.set(err));
+  const parser = layerParser(digest, index, ctx, pack, packStream, failure);
+  try {
+    await streamLayer(blob, layer, index, count, ctx, parser.parser, failure);
+    if (ctx.stat.entries === 0 && parser.invalidEntries() > 0) throw new ConvertError('LAYER_CORRUPT', `layer ${digest} is not a tar archive`);
+    pack.flush();
+    packStream.end();
+    await once(packStream, 'close');
+    if (failure.error) throw failure.error;
+  } catch (err) {
+    packStream.destroy();
+    blob.destroy();
+    parser.parser.removeAllListeners('entry');
+    throw layerError(digest, err, failure.error);
+  }
+}
 
+/** The tar parser of one layer, handing each entry to the applier and file bodies to readFileBody. */
+function layerParser(digest: string, index: number, ctx: LayerContext, pack: PackWriter, packStream: WriteStream, failure: Failure) {
+  const { limits, note, stat, totals } = ctx;
+  let invalidEntries = 0;
   const parser = new Parser({
     strict: false,
     // Decompression is ours (so it is metered); stop the parser from guessing at brotli or zstd.
@@ -270,244 +240,181 @@ async function applyLayer(source: ImageSource, layer: ResolvedLayer, index: numb
         invalidEntries++;
         if (invalidEntries <= 5) note({ layer: index, reason: `invalid tar header skipped: ${message}` });
         // Garbage from the start: say so now rather than after parsing the whole layer.
-        if (invalidEntries > 64 && stat.entries === 0) fail(new ConvertError('LAYER_CORRUPT', `layer ${digest} is not a tar archive`));
+        if (invalidEntries > 64 && stat.entries === 0) failure.set(new ConvertError('LAYER_CORRUPT', `layer ${digest} is not a tar archive`));
       } else if (code === 'TAR_BAD_ARCHIVE' && /truncated/i.test(message)) {
-        fail(new ConvertError('LAYER_CORRUPT', `layer ${digest} is truncated (${message})`));
+        failure.set(new ConvertError('LAYER_CORRUPT', `layer ${digest} is truncated (${message})`));
       } else if (code !== 'TAR_BAD_ARCHIVE') {
         note({ layer: index, reason: `tar: ${message}` });
       }
     },
   });
-  parser.on('error', (err: Error) => fail(new ConvertError('LAYER_CORRUPT', `layer ${digest}: ${err.message}`, { cause: err })));
+  parser.on('error', (err: Error) => failure.set(new ConvertError('LAYER_CORRUPT', `layer ${digest}: ${err.message}`, { cause: err })));
   parser.on('ignoredEntry', (entry: ReadEntry) => {
     if (!entry.meta) note({ layer: index, path: entry.path, reason: `unsupported tar entry type ${entry.header.type ?? '?'} skipped` });
   });
-
+  const apply: ApplyContext = { fs: ctx.fs, layer: index, note, nextInode: () => ++totals.inodes };
   parser.on('entry', (entry: ReadEntry) => {
-    if (failure) {
+    if (failure.error) {
       entry.resume();
       return;
     }
     stat.entries++;
     if (++totals.entries > limits.maxEntries) {
-      fail(new ConvertError('LIMIT_EXCEEDED', `the image has more than ${limits.maxEntries} entries (limit maxEntries)`));
+      failure.set(new ConvertError('LIMIT_EXCEEDED', `the image has more than ${limits.maxEntries} entries (limit maxEntries)`));
       entry.resume();
       return;
     }
-    const parts = splitPath(entry.path);
-    if (!parts) {
-      note({ layer: index, path: entry.path, reason: 'path escapes the image root; entry skipped' });
+    if (entry.size > limits.maxFileBytes && /File$/.test(entry.type)) {
+      failure.set(new ConvertError('LIMIT_EXCEEDED', `/${entry.path.replace(/^\/+/, '')} is ${entry.size} bytes, over the per-file limit of ${limits.maxFileBytes} (maxFileBytes)`));
       entry.resume();
       return;
     }
-    const name = parts[parts.length - 1];
-    const parent = parts.slice(0, -1);
-    const mode = (entry.mode ?? 0o644) & 0o1777;
-    if (name !== undefined && name.startsWith('.wh.')) {
-      if (name === '.wh..wh..opq') fs.opaque(parent, index);
-      else if (!name.startsWith('.wh..wh.')) fs.whiteout([...parent, name.slice(4)], index);
-      entry.resume();
-      return;
-    }
-    switch (entry.type) {
-      case 'Directory':
-        fs.set(parts, { type: 'dir', mode, children: new Map(), touched: index }, index);
-        entry.resume();
-        return;
-      case 'SymbolicLink':
-        if (parts.length === 0) note({ layer: index, path: entry.path, reason: 'symlink at the root skipped' });
-        else fs.set(parts, { type: 'symlink', target: entry.linkpath ?? '', touched: index }, index);
-        entry.resume();
-        return;
-      case 'Link': {
-        const targetParts = splitPath(entry.linkpath ?? '');
-        const target = targetParts ? fs.get(targetParts) : undefined;
-        if (!targetParts) note({ layer: index, path: entry.path, reason: `hard link to ${entry.linkpath} escapes the image root; skipped` });
-        else if (target?.type !== 'file') note({ layer: index, path: entry.path, reason: `hard link to missing file ${entry.linkpath}; skipped` });
-        else if (parts.length > 0) fs.set(parts, { type: 'file', inode: target.inode, touched: index }, index);
-        entry.resume();
-        return;
-      }
-      case 'File':
-      case 'OldFile':
-      case 'ContiguousFile':
-        if (parts.length === 0) {
-          note({ layer: index, path: entry.path, reason: 'file at the root path skipped' });
-          entry.resume();
-          return;
-        }
-        readFileEntry(entry, parts, mode);
-        return;
-      case 'CharacterDevice':
-      case 'BlockDevice':
-      case 'FIFO': {
-        // Not representable in Wasm; it still hides what lower layers had at that path.
-        fs.whiteout(parts, index + 1);
-        const what = entry.type === 'FIFO' ? 'FIFO' : 'device node';
-        note({ layer: index, path: entry.path, reason: `${what} skipped` });
-        entry.resume();
-        return;
-      }
-      default:
-        note({ layer: index, path: entry.path, reason: `unsupported tar entry type ${entry.type} skipped` });
-        entry.resume();
-    }
+    const placed = applyEntry(apply, { path: entry.path, type: entry.type, size: entry.size, ...(entry.mode !== undefined ? { mode: entry.mode } : {}), ...(entry.linkpath !== undefined ? { linkpath: entry.linkpath } : {}) });
+    if (placed) readFileBody(entry, placed, ctx, pack, packStream, failure);
+    else entry.resume();
   });
+  return { parser, invalidEntries: () => invalidEntries };
+}
 
-  function readFileEntry(entry: ReadEntry, parts: string[], mode: number): void {
-    const size = entry.size;
-    if (size > limits.maxFileBytes) {
-      fail(new ConvertError('LIMIT_EXCEEDED', `/${parts.join('/')} is ${size} bytes, over the per-file limit of ${limits.maxFileBytes} (maxFileBytes)`));
-      entry.resume();
+/**
+ * Sniffs a file's first bytes (its kind decides whether the Box keeps it), then copies kept bytes into the
+ * pack: small files into a slab, big ones streamed.
+ */
+function readFileBody(entry: ReadEntry, placed: PlacedFile, ctx: LayerContext, pack: PackWriter, packStream: WriteStream, failure: Failure): void {
+  const { inode } = placed;
+  const size = inode.size;
+  const pathDrop = dropReasonForPath(placed.path);
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  let decided = false;
+  /** Where the kept bytes go: a slab slice (small files) or the pack stream (big ones); undefined: dropped. */
+  let target: Buffer | undefined;
+  let filled = 0;
+  let streaming = false;
+  const waitDrain = (): void => {
+    entry.pause();
+    packStream.once('drain', () => entry.resume());
+  };
+  const put = (chunk: Buffer): void => {
+    if (failure.error || packStream.destroyed) return;
+    ctx.stat.keptBytes += chunk.length;
+    // A tar entry never yields more than its header's size; the bound is belt and braces.
+    if (target) filled += chunk.copy(target, filled);
+    else if (!pack.write(chunk)) waitDrain();
+  };
+  const decide = (): void => {
+    decided = true;
+    const buf = head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head, headBytes);
+    head.length = 0;
+    inode.kind = classifyBytes(buf.subarray(0, SNIFF_BYTES));
+    const dropped = pathDrop ?? dropReasonForKind(inode.kind);
+    if (dropped) {
+      inode.dropped = dropped;
       return;
     }
-    const inode: Inode = { id: ++totals.inodes, size, mode, kind: { kind: 'data' } };
-    const node: FileNode = { type: 'file', inode, touched: index };
-    fs.set(parts, node, index);
-    const pathDrop = dropReasonForPath(parts.join('/'));
-    const head: Buffer[] = [];
-    let headBytes = 0;
-    let decided = false;
-    /** Where the kept bytes go: a slab slice (small files) or the pack stream (big ones); undefined: dropped. */
-    let target: Buffer | undefined;
-    let filled = 0;
-    let streaming = false;
-    const waitDrain = (): void => {
-      entry.pause();
-      packStream.once('drain', () => entry.resume());
-    };
-    const put = (chunk: Buffer): void => {
-      if (failure || packStream.destroyed) return;
-      stat.keptBytes += chunk.length;
-      if (target) {
-        // A tar entry never yields more than its header's size; the bound is belt and braces.
-        filled += chunk.copy(target, filled);
-      } else if (!pack.write(chunk)) waitDrain();
-    };
-    const decide = (): void => {
-      decided = true;
-      const buf = head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head, headBytes);
-      head.length = 0;
-      inode.kind = classifyBytes(buf.subarray(0, SNIFF_BYTES));
-      const dropped = pathDrop ?? dropReasonForKind(inode.kind);
-      if (dropped) {
-        inode.dropped = dropped;
-        return;
-      }
-      let ok: boolean;
-      if (size <= SMALL_FILE_BYTES) {
-        const room = pack.reserve(size);
-        inode.content = room.ref;
-        target = room.target;
-        ok = room.ok;
-      } else {
-        const started = pack.begin(size);
-        inode.content = started.ref;
-        ok = started.ok;
-      }
-      streaming = true;
-      if (!ok) waitDrain();
-      if (buf.length > 0) put(buf);
-    };
-    entry.on('data', (chunk: Buffer) => {
-      if (decided) {
-        if (streaming) put(chunk);
-        return;
-      }
-      head.push(chunk);
-      headBytes += chunk.length;
-      if (headBytes >= Math.min(SNIFF_BYTES, size)) decide();
-    });
-    entry.on('end', () => {
-      if (!decided) decide();
-    });
-  }
+    let ok: boolean;
+    if (size <= SMALL_FILE_BYTES) {
+      const room = pack.reserve(size);
+      ({ ref: inode.content, target, ok } = room);
+    } else ({ ref: inode.content, ok } = pack.begin(size));
+    streaming = true;
+    if (!ok) waitDrain();
+    if (buf.length > 0) put(buf);
+  };
+  entry.on('data', (chunk: Buffer) => {
+    if (decided) {
+      if (streaming) put(chunk);
+      return;
+    }
+    head.push(chunk);
+    headBytes += chunk.length;
+    if (headBytes >= Math.min(SNIFF_BYTES, size)) decide();
+  });
+  entry.on('end', () => {
+    if (!decided) decide();
+  });
+}
 
-  // The stream chain: blob -> meter -> decompress -> meter (limits) -> tar parser.
-  try {
-    const peeked = await peek(blob, 4);
-    let compression: LayerCompression = 'none';
-    if (startsWith(peeked.head, GZIP_MAGIC)) compression = 'gzip';
-    else if (startsWith(peeked.head, ZSTD_MAGIC)) compression = 'zstd';
-    stat.compression = compression;
-    const inMeter = new Meter((_chunk, total) => {
-      stat.compressedBytes = total;
-      ctx.onProgress?.({ layer: index, layers: count, digest, compressedBytes: total, compressedTotal: layer.descriptor.size });
-      return undefined;
-    });
-    let decompressor: Transform | undefined;
-    if (compression === 'gzip') decompressor = zlib.createGunzip({ chunkSize: INFLATE_CHUNK_BYTES });
-    else if (compression === 'zstd') {
-      const factory = zstdDecompressor();
-      if (!factory) {
-        throw new ConvertError(
-          'UNSUPPORTED_COMPRESSION',
-          `layer ${digest} is zstd-compressed and this Node.js (${process.version}) has no zstd decoder (Node 22.15+ has one); convert with a newer Node or push the image with gzip layers`,
-        );
-      }
-      decompressor = factory();
+/** How a layer's bytes are inflated, from its magic bytes. */
+function decompressorFor(compression: LayerCompression, digest: string): Transform {
+  if (compression === 'gzip') return zlib.createGunzip({ chunkSize: INFLATE_CHUNK_BYTES });
+  if (compression === 'zstd') {
+    const factory = zstdDecompressor();
+    if (!factory) {
+      throw new ConvertError(
+        'UNSUPPORTED_COMPRESSION',
+        `layer ${digest} is zstd-compressed and this Node.js (${process.version}) has no zstd decoder (Node 22.15+ has one); convert with a newer Node or push the image with gzip layers`,
+      );
     }
-    let sniffed = false;
-    const outMeter = new Meter((chunk, total) => {
-      if (!sniffed) {
-        sniffed = true;
-        // A tar never starts with these; a layer compressed twice would let the inner stream escape our meter.
-        if (startsWith(chunk, GZIP_MAGIC) || startsWith(chunk, ZSTD_MAGIC)) {
-          return new ConvertError('LAYER_CORRUPT', `layer ${digest} is compressed twice; refusing to unpack the inner stream`);
-        }
-      }
-      stat.tarBytes = total;
-      totals.tarBytes += chunk.length;
-      if (totals.tarBytes > limits.maxBytes) {
-        return new ConvertError('LIMIT_EXCEEDED', `the image unpacks to more than ${limits.maxBytes} bytes (limit maxBytes)`);
-      }
-      if (compression !== 'none' && total > RATIO_GRACE_BYTES && total / Math.max(inMeter.bytes, 1) > limits.maxRatio) {
-        return new ConvertError(
-          'LIMIT_EXCEEDED',
-          `layer ${digest} inflates more than ${limits.maxRatio}x (${inMeter.bytes} compressed bytes gave ${total} so far): a decompression bomb (limit maxRatio)`,
-        );
-      }
-      return undefined;
-    });
-    const sink = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
-      for await (const chunk of chunks) {
-        if (failure) throw failure;
-        if (!parser.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            failWake = resolve;
-            parser.once('drain', resolve);
-          });
-          failWake = undefined;
-        }
-        if (failure) throw failure;
-      }
-      const ended = once(parser, 'end');
-      parser.end();
-      await Promise.race([ended, new Promise<void>((resolve) => (failWake = resolve))]);
-      if (failure) throw failure;
-    };
-    // A PassThrough stands in for the decompressor so the chain has one static shape.
-    await pipeline(peeked.stream, inMeter, decompressor ?? new PassThrough(), outMeter, sink);
-    if (stat.entries === 0 && invalidEntries > 0) {
-      throw new ConvertError('LAYER_CORRUPT', `layer ${digest} is not a tar archive`);
-    }
-    pack.flush();
-    packStream.end();
-    await once(packStream, 'close');
-    if (failure) throw failure;
-  } catch (err) {
-    packStream.destroy();
-    blob.destroy();
-    parser.removeAllListeners('entry');
-    if (err instanceof ImageError) throw err;
-    if (failure instanceof ImageError) throw failure;
-    const message = errorMessage(err);
-    if (err instanceof Error && (err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
-      throw new ConvertError('LAYER_CORRUPT', `layer ${digest} does not decompress: ${message}`, { cause: err });
-    }
-    if (err instanceof Error && err.name === 'DigestMismatchError') {
-      throw new ConvertError('SOURCE_FAILED', `layer ${digest}: ${message}`, { cause: err });
-    }
-    throw err;
+    return factory();
   }
+  // A PassThrough stands in for the decompressor so the chain has one static shape.
+  return new PassThrough();
+}
+
+/** The stream chain: blob -> meter -> decompress -> meter (limits) -> tar parser. */
+async function streamLayer(blob: Readable, layer: ResolvedLayer, index: number, count: number, ctx: LayerContext, parser: Parser, failure: Failure): Promise<void> {
+  const { limits, stat, totals } = ctx;
+  const digest = layer.descriptor.digest;
+  const peeked = await peek(blob, 4);
+  let compression: LayerCompression = 'none';
+  if (startsWith(peeked.head, GZIP_MAGIC)) compression = 'gzip';
+  else if (startsWith(peeked.head, ZSTD_MAGIC)) compression = 'zstd';
+  stat.compression = compression;
+  const inMeter = new Meter((_chunk, total) => {
+    stat.compressedBytes = total;
+    ctx.onProgress?.({ layer: index, layers: count, digest, compressedBytes: total, compressedTotal: layer.descriptor.size });
+    return undefined;
+  });
+  const decompressor = decompressorFor(compression, digest);
+  let sniffed = false;
+  const outMeter = new Meter((chunk, total) => {
+    if (!sniffed) {
+      sniffed = true;
+      // A tar never starts with these; a layer compressed twice would let the inner stream escape our meter.
+      if (startsWith(chunk, GZIP_MAGIC) || startsWith(chunk, ZSTD_MAGIC)) {
+        return new ConvertError('LAYER_CORRUPT', `layer ${digest} is compressed twice; refusing to unpack the inner stream`);
+      }
+    }
+    stat.tarBytes = total;
+    totals.tarBytes += chunk.length;
+    if (totals.tarBytes > limits.maxBytes) return new ConvertError('LIMIT_EXCEEDED', `the image unpacks to more than ${limits.maxBytes} bytes (limit maxBytes)`);
+    if (compression !== 'none' && total > RATIO_GRACE_BYTES && total / Math.max(inMeter.bytes, 1) > limits.maxRatio) {
+      return new ConvertError(
+        'LIMIT_EXCEEDED',
+        `layer ${digest} inflates more than ${limits.maxRatio}x (${inMeter.bytes} compressed bytes gave ${total} so far): a decompression bomb (limit maxRatio)`,
+      );
+    }
+    return undefined;
+  });
+  const sink = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
+    for await (const chunk of chunks) {
+      if (failure.error) throw failure.error;
+      if (!parser.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          failure.wake = resolve;
+          parser.once('drain', resolve);
+        });
+        failure.wake = undefined;
+      }
+      if (failure.error) throw failure.error;
+    }
+    const ended = once(parser, 'end');
+    parser.end();
+    await Promise.race([ended, new Promise<void>((resolve) => (failure.wake = resolve))]);
+    if (failure.error) throw failure.error;
+  };
+  await pipeline(peeked.stream, inMeter, decompressor, outMeter, sink);
+}
+
+/** What a failed layer read is reported as: image errors pass through, inflate and digest errors get a code. */
+function layerError(digest: string, err: unknown, first: Error | undefined): unknown {
+  if (err instanceof ImageError) return err;
+  if (first instanceof ImageError) return first;
+  const message = errorMessage(err);
+  if (err instanceof Error && (err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+    return new ConvertError('LAYER_CORRUPT', `layer ${digest} does not decompress: ${message}`, { cause: err });
+  }
+  if (err instanceof Error && err.name === 'DigestMismatchError') return new ConvertError('SOURCE_FAILED', `layer ${digest}: ${message}`, { cause: err });
+  return err;
 }

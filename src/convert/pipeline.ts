@@ -13,7 +13,9 @@ import type { ImageSource } from '../image/source.js';
 import { STRATEGIES } from './strategies/index.js';
 import { isPlan, type Strategy, type StrategyContext, type StrategyPlan } from './strategies/types.js';
 import { CONVERTER_VERSION } from './version.js';
-import { readContent, type Inode } from './vfs.js';
+import { readContent } from './pack.js';
+import { DEFAULT_TRIAL_LIMITS, runTrial, trialFailureReason, type TrialLimits, type TrialSpec } from './trial.js';
+import type { Inode } from './vfs.js';
 
 export { writeBoxToOciLayout, type BoxArtifact } from './assemble.js';
 export type { ConversionReport } from './report.js';
@@ -41,12 +43,37 @@ export interface ConvertOptions {
   strategies?: readonly Strategy[];
   /** Writes the Box's gzip layers (default: igzip when installed, else Node's zlib); source layers are read with zlib. */
   gzip?: GzipCodec;
+  /** Limits of the trial run of the Box's interpreter (src/convert/trial.ts); false skips the trial. */
+  trial?: Partial<TrialLimits> | false;
 }
 
 export type ConvertResult =
   | { kind: 'box'; box: BoxArtifact; report: ConversionReport }
   /** `needs`: the refusal is only a runtime the catalog lacks (a proxy obtains it and converts again). */
   | { kind: 'unconvertible'; reason: string; report: ConversionReport; needs?: RuntimeNeed };
+
+/** Runs the plan's trial; returns the refusal when a probe failed and the strategy refuses on failure. */
+async function trialStage(box: BoxArtifact, plan: StrategyPlan, report: ConversionReport, opts: ConvertOptions): Promise<string | undefined> {
+  const spec = plan.trial as TrialSpec;
+  opts.onProgress?.({ stage: 'trial', message: `${spec.probes.length} probe(s)` });
+  const limits: TrialLimits = { ...DEFAULT_TRIAL_LIMITS, ...(opts.trial || {}) };
+  const trial = await timed(report, 'trial', async () => {
+    try {
+      return await runTrial(box, spec, opts.workDir, limits);
+    } finally {
+      await rm(`${opts.workDir}/trial`, { recursive: true, force: true });
+    }
+  });
+  report.trial = trial;
+  if (trial.failed.length === 0) return undefined;
+  const reason = trialFailureReason(trial);
+  if (spec.onFailure === 'warn') {
+    report.notes.push(`WARNING: ${reason}; the Box was kept (the strategy warns instead of refusing)`);
+    return undefined;
+  }
+  report.unconvertible = reason;
+  return reason;
+}
 
 function sourceLabel(name: string, reference: string): string {
   if (reference === '') return name;
@@ -166,6 +193,8 @@ export async function convertImage(source: ImageSource, reference: string, opts:
     // The pack files are only needed until the layers are written.
     await rm(`${opts.workDir}/flatten`, { recursive: true, force: true });
     const box = assembled.box;
+    const trialRefusal = chosen.trial && opts.trial !== false ? await trialStage(box, chosen, report, opts) : undefined;
+    if (trialRefusal) return { kind: 'unconvertible', reason: trialRefusal, report };
     report.box = {
       digest: box.manifest.digest,
       layers: box.layers.map((l) => ({

@@ -1,7 +1,8 @@
 import type { FlattenNote, LayerStats } from './flatten.js';
 import type { DroppedSummary } from './assemble.js';
+import type { TrialReport } from './trial.js';
 
-export type Stage = 'resolve' | 'flatten' | 'detect' | 'plan' | 'assemble';
+export type Stage = 'resolve' | 'flatten' | 'detect' | 'plan' | 'assemble' | 'trial';
 
 export interface StrategyVerdict {
   strategy: string;
@@ -45,6 +46,8 @@ export interface ConversionReport {
     boxFiles?: number;
   };
   dropped: DroppedSummary[];
+  /** The Box's interpreter loading what the app loads: what was tried, what passed, the errors. */
+  trial?: TrialReport;
   /** Entries skipped while flattening (hostile, unsupported) and other per-entry remarks. */
   skipped: Array<{ layer: number; path?: string; reason: string }>;
   skippedOmitted: number;

@@ -1,14 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import type { FileKind } from './detect.js';
-
-/** Where a kept file's bytes are: a range of a scratch pack file in the work dir. */
-export interface ContentRef {
-  file: string;
-  offset: number;
-  size: number;
-}
+import type { ContentRef } from './pack.js';
 
 /** A regular file's data; hard links share one. */
 export interface Inode {
@@ -211,28 +202,4 @@ export class VirtualFs {
     }
     yield* visit(this.root, '');
   }
-}
-
-/** A kept file's bytes as a stream. */
-export function openContent(ref: ContentRef): Readable {
-  if (ref.size === 0) return Readable.from([]);
-  return createReadStream(ref.file, { start: ref.offset, end: ref.offset + ref.size - 1 });
-}
-
-/** A kept file's bytes in memory (for small things: modules to inspect, scripts). */
-export async function readContent(ref: ContentRef): Promise<Buffer> {
-  const buf = Buffer.alloc(ref.size);
-  if (ref.size === 0) return buf;
-  const fh = await open(ref.file, 'r');
-  try {
-    let done = 0;
-    while (done < ref.size) {
-      const { bytesRead } = await fh.read(buf, done, ref.size - done, ref.offset + done);
-      if (bytesRead === 0) throw new Error(`scratch file ${ref.file} is shorter than expected`);
-      done += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-  return buf;
 }

@@ -7,7 +7,8 @@ import { ConvertError } from '../../src/convert/errors.js';
 import { flattenLayers, zstdDecompressor, type FlattenResult } from '../../src/convert/flatten.js';
 import { resolveImage } from '../../src/convert/resolve.js';
 import { OciLayoutSource } from '../../src/image/oci-layout.js';
-import { readContent, type VNode } from '../../src/convert/vfs.js';
+import { readContent } from '../../src/convert/pack.js';
+import type { VNode } from '../../src/convert/vfs.js';
 import { dir, elf, file, hardlink, listTree, symlink, tarOf, tempDir, writeLayout, type ImageSpec } from './helpers.js';
 
 let root: string;

@@ -8,10 +8,12 @@ set -euo pipefail
 # llvm + dpkg-dev + python3.11: scripts/runtimes/python/build.sh (CPython for WASI from Debian's source package).
 # time: GNU time, peak RSS of the processes bench/node.ts starts.
 # clang-19 + lld-19 + llvm-19 + libclang-rt-19-dev-wasm32: scripts/runtimes/quickjs/build.sh (QuickJS for WASI).
+# debootstrap + attr (getfattr): the real-image corpus (test/corpus/build.ts).
 packages=(docker-registry skopeo containerd apache2-utils wrk curl isal clang lld llvm wasi-libc libclang-rt-14-dev-wasm32 dpkg-dev python3.11 openssl
-  clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 time)
+  clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 time debootstrap attr)
 # Binaries the tests exec, checked too: a package can be "installed" while its binary was removed.
-binaries=(docker-registry skopeo containerd ctr htpasswd wrk curl igzip clang wasm-ld llvm-ar-14 llvm-strip-14 dpkg-source openssl clang-19 llvm-strip-19)
+binaries=(docker-registry skopeo containerd ctr htpasswd wrk curl igzip clang wasm-ld llvm-ar-14 llvm-strip-14 dpkg-source openssl clang-19 llvm-strip-19
+  debootstrap getfattr)
 
 missing=()
 missing_bin=()
@@ -43,13 +45,15 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# Another apt on the same machine holds the dpkg lock for a while: wait for it rather than fail.
+lock=(-o DPkg::Lock::Timeout=600)
 apt-get update -qq || fail "apt-get update failed"
 if [[ ${#missing[@]} -gt 0 ]]; then
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || fail "apt-get install -y ${missing[*]} failed"
+  apt-get install "${lock[@]}" -y -qq --no-install-recommends "${missing[@]}" >&2 || fail "apt-get install -y ${missing[*]} failed"
 fi
 # A package can be "installed" while its binary was deleted; reinstalling restores it.
 if [[ ${#missing_bin[@]} -gt 0 ]]; then
-  apt-get install -y -qq --reinstall --no-install-recommends "${packages[@]}" >&2 || fail "apt-get install --reinstall failed"
+  apt-get install "${lock[@]}" -y -qq --reinstall --no-install-recommends "${packages[@]}" >&2 || fail "apt-get install --reinstall failed"
 fi
 for bin in "${binaries[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || fail "$bin still missing after installing ${packages[*]}"

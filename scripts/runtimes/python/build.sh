@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds CPython for WASI (wasm32-wasi, preview1 command) from Debian's python3.11 source package, with zlib
 # from Debian's zlib source package, using Debian's clang/lld/llvm/wasi-libc. Recipe: shared/reference/wasm.md.
+# boxproxy's own WASI patches (patches/*.patch) are applied on top: wasi-sys-path0.patch gives sys.path[0] the
+# absolute directory platforms with realpath() give it (WASI has none: "-m" got "." and a relative script "").
 #
 # Usage: build.sh [--cache-dir DIR] [--force]
 #   Prints the output directory (last stdout line); logs go to stderr.
@@ -54,7 +56,11 @@ zlib_ver="$(debian_source_version bookworm "$zlib_src_pkg")" || die "cannot read
 [[ -n "$py_ver" && -n "$zlib_ver" ]] || die "Debian bookworm has no source package $py_src_pkg or $zlib_src_pkg"
 
 toolchain_versions="$(dpkg-query -W -f='${Package}=${Version}\n' "${toolchain_pkgs[@]}" | sort)"
-key="$( { sha256sum "$script_path" | cut -d' ' -f1; echo "$py_src_pkg=$py_ver"; echo "$zlib_src_pkg=$zlib_ver";
+# boxproxy's own patches for the WASI build (patches/*.patch, applied in name order after unpacking).
+patch_dir="$(dirname "$script_path")/patches"
+mapfile -t wasi_patches < <(ls "$patch_dir"/*.patch 2>/dev/null | LC_ALL=C sort)
+key="$( { sha256sum "$script_path" | cut -d' ' -f1; for p in "${wasi_patches[@]}"; do sha256sum "$p" | cut -d' ' -f1; done
+          echo "$py_src_pkg=$py_ver"; echo "$zlib_src_pkg=$zlib_ver";
           echo "$toolchain_versions"; } | sha256sum | cut -c1-16)"
 out="$cache_dir/python-$py_minor-$key"
 
@@ -83,6 +89,10 @@ zlib_orig="$(ls "$work/src"/zlib_*.orig.tar.*)"
 mkdir -p "$work/python" "$work/zlib"
 tar -xf "$py_orig" -C "$work/python" --strip-components=1
 tar -xf "$zlib_orig" -C "$work/zlib" --strip-components=1
+
+for p in "${wasi_patches[@]}"; do
+  patch -p1 --quiet --no-backup-if-mismatch -d "$work/python" < "$p" >&2 || die "patch $(basename "$p") does not apply"
+done
 
 # Fixed timestamp: the Debian changelog date of the python3.11 source package.
 py_debian_tar="$(ls "$work/src"/python3.11_*.debian.tar.*)"
@@ -191,7 +201,8 @@ export MANIFEST_WORK="$work" MANIFEST_PY_VERSION="$py_version" MANIFEST_KEY="$ke
   MANIFEST_WASM_SHA="$(sha_of "$stage/python.wasm")" MANIFEST_WASM_SIZE="$(stat -c %s "$stage/python.wasm")" \
   MANIFEST_STDLIB_COUNT="$stdlib_count" MANIFEST_PY_FILES="[$(files_json "${py_files[@]}")]" \
   MANIFEST_ZLIB_FILES="[$(files_json "${zlib_files[@]}")]" MANIFEST_BUILD_PY="$("$build_python" --version 2>&1)" \
-  MANIFEST_BUILD_PY_PKG="$(dpkg-query -W -f='${Version}' python3.11)"
+  MANIFEST_BUILD_PY_PKG="$(dpkg-query -W -f='${Version}' python3.11)" \
+  MANIFEST_WASI_PATCHES="[$(files_json "${wasi_patches[@]}")]"
 "$build_python" - "$stage/manifest.json" <<'EOF'
 import json, os, sys
 e = os.environ
@@ -214,7 +225,8 @@ manifest = {
         "script": {"path": "scripts/runtimes/python/build.sh", "sha256": e["MANIFEST_SCRIPT_SHA"]},
         "sources": [
             {"package": "python3.11", "version": e["MANIFEST_PY_PKG"], "debianPatchesApplied": False,
-             "files": json.loads(e["MANIFEST_PY_FILES"])},
+             "files": json.loads(e["MANIFEST_PY_FILES"]),
+             "wasiPatches": json.loads(e["MANIFEST_WASI_PATCHES"])},
             {"package": "zlib", "version": e["MANIFEST_ZLIB_PKG"], "files": json.loads(e["MANIFEST_ZLIB_FILES"])},
         ],
         "toolchain": {"clang": e["MANIFEST_CLANG"], "packages": toolchain},

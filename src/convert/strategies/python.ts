@@ -1,27 +1,28 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { LABEL_RUNTIME, LABEL_RUNTIME_PACKAGE } from '../../box/format.js';
 import { join } from 'node:path';
 import { envValue, lookupExecutable, shebangInterpreter, mergeEnv, type FileKind, type ResolvedExecutable } from '../detect.js';
+import { moduleLevelImports, nativePackages, pythonTrial } from '../python-imports.js';
+import { FALLBACK_PREFIX, imagePythonVersion, imageStdlibDirs, majorMinor, pythonLayout, type PythonLayout } from '../python-layout.js';
 import type { PythonRuntime } from '../runtimes.js';
-import type { DirNode, Inode } from '../vfs.js';
+import type { Inode } from '../vfs.js';
 import { basename, splitArgs, type BoxModule, type PlanOutcome, type Strategy, type StrategyContext } from './types.js';
 
-/** Where the interpreter and its stdlib sit in a Python Box (PYTHONHOME=/usr/local, like python:3.x images). */
-export const PYTHON_BOX_PREFIX = '/usr/local';
-export const PYTHON_WASM_BOX_PATH = '/usr/local/bin/python.wasm';
+export { importedNames } from '../python-imports.js';
+
+/** Where python.wasm sits in a Box whose image has no findable interpreter prefix (python:3.x images' prefix). */
+export const PYTHON_WASM_BOX_PATH = `${FALLBACK_PREFIX}/bin/python.wasm`;
 
 const PYTHON_NAME = /^python(\d+(\.\d+)?)?$/;
 /** Directories of executables: a script there brings only itself, not its neighbours. */
 const SYSTEM_BIN_DIRS = new Set(['/', '/bin', '/sbin', '/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin']);
 /** Image files kept besides the app and site-packages: small system configuration programs read. */
 const ALWAYS_KEPT = ['/etc'];
-/** Bound on the static import scan (bytes of Python source read). */
-const SCAN_BYTE_BUDGET = 64 * 1024 * 1024;
 
 export interface PythonStrategyOptions {
   /**
-   * When the app imports a package carrying native extensions (*.so, which have no Wasm build): `refuse` (no
-   * Box, the packages named in the reason) or `warn` (build the Box; importing them will fail at run time).
+   * When the Box's interpreter cannot import what the app imports (the trial): `refuse` (no Box, the
+   * interpreter's error is the reason) or `warn` (build the Box; the report carries the error).
    */
   nativeExtensions?: 'refuse' | 'warn';
   /**
@@ -38,13 +39,14 @@ export function pythonFromShebang(kind: FileKind): { interpreter: string; option
 
 export type PythonMain = { kind: 'script'; path: string } | { kind: 'module'; name: string } | { kind: 'code'; code: string } | { kind: 'none' };
 
-/** What `python [options] …` runs: a script, `-m module`, `-c code`, or nothing (the REPL). */
-export function pythonMain(args: readonly string[]): PythonMain {
+/** What `python [options] …` runs: a script, `-m module`, `-c code`, or nothing (the REPL); `options` come before it. */
+export function pythonCommand(args: readonly string[]): { main: PythonMain; options: string[] } {
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
-    if (a === '-') return { kind: 'none' };
-    if (a === '--') return args[i + 1] !== undefined ? { kind: 'script', path: args[i + 1] as string } : { kind: 'none' };
-    if (!a.startsWith('-')) return { kind: 'script', path: a };
+    const options = args.slice(0, i);
+    if (a === '-') return { main: { kind: 'none' }, options };
+    if (a === '--') return { main: args[i + 1] !== undefined ? { kind: 'script', path: args[i + 1] as string } : { kind: 'none' }, options };
+    if (!a.startsWith('-')) return { main: { kind: 'script', path: a }, options };
     if (a.startsWith('--')) {
       if (a === '--check-hash-based-pycs') i++;
       continue;
@@ -54,45 +56,19 @@ export function pythonMain(args: readonly string[]): PythonMain {
       const opt = a[j] as string;
       if ('cmWX'.includes(opt)) {
         const value = a.length > j + 1 ? a.slice(j + 1) : (args[++i] ?? '');
-        if (opt === 'c') return { kind: 'code', code: value };
-        if (opt === 'm') return { kind: 'module', name: value };
+        const before = j > 1 ? [...options, a.slice(0, j)] : options;
+        if (opt === 'c') return { main: { kind: 'code', code: value }, options: before };
+        if (opt === 'm') return { main: { kind: 'module', name: value }, options: before };
         break;
       }
     }
   }
-  return { kind: 'none' };
+  return { main: { kind: 'none' }, options: [...args] };
 }
 
-/** "3.11.9" / "3.11" / "python3.11" -> "3.11"; undefined without a major.minor. */
-function majorMinor(version: string): string | undefined {
-  const m = /(\d+)\.(\d+)/.exec(version);
-  return m ? `${m[1]}.${m[2]}` : undefined;
-}
-
-/** The image's Python version: PYTHON_VERSION (official images), the interpreter's name, or its stdlib directory. */
-export function imagePythonVersion(ctx: StrategyContext, names: ReadonlyArray<string | undefined>): string {
-  const fromEnv = envValue(ctx.detection.env, 'PYTHON_VERSION');
-  if (fromEnv && /^\d+\.\d+/.test(fromEnv)) return fromEnv;
-  for (const name of names) {
-    const m = name ? /^python(\d+\.\d+)/.exec(basename(name)) : null;
-    if (m?.[1]) return m[1];
-  }
-  const versions = imageStdlibDirs(ctx).map((d) => basename(d).slice('python'.length));
-  versions.sort((a, b) => Number(b.split('.')[1]) - Number(a.split('.')[1]));
-  return versions[0] ?? '';
-}
-
-/** /usr/local/lib/pythonX.Y and /usr/lib/pythonX.Y that hold a stdlib (os.py). */
-function imageStdlibDirs(ctx: StrategyContext): string[] {
-  const out: string[] = [];
-  for (const libDir of ['/usr/local/lib', '/usr/lib']) {
-    const dir = ctx.fs.get(libDir.slice(1).split('/'));
-    if (dir?.type !== 'dir') continue;
-    for (const [name, node] of dir.children) {
-      if (/^python\d+\.\d+$/.test(name) && node.type === 'dir' && node.children.has('os.py')) out.push(`${libDir}/${name}`);
-    }
-  }
-  return out.sort();
+/** What `python [options] …` runs (see pythonCommand). */
+export function pythonMain(args: readonly string[]): PythonMain {
+  return pythonCommand(args).main;
 }
 
 const PACKAGES_DIR = /\/(site|dist)-packages$/;
@@ -104,76 +80,6 @@ function sitePackagesDirs(ctx: StrategyContext): string[] {
     if (node.type === 'dir' && PACKAGES_DIR.test(path) && /\/lib\/python[\d.]*\//.test(path + '/')) out.push(path);
   }
   return out;
-}
-
-/** Top-level import name of a path inside a packages directory ("numpy/core/x.so" -> "numpy"). */
-function topLevelName(rel: string): string {
-  const first = rel.split('/')[0] as string;
-  // Wheels vendor shared libraries next to the package as "<name>.libs".
-  if (first.endsWith('.libs')) return first.slice(0, -'.libs'.length);
-  return first.split('.')[0] as string;
-}
-
-interface PackageIndex {
-  /** Top-level names carrying native extensions -> their .so paths. */
-  native: Map<string, string[]>;
-  /** Top-level pure-Python names -> the .py files that make them. */
-  pure: Map<string, Array<{ path: string; inode: Inode }>>;
-}
-
-function isNativeExtension(name: string, inode: Inode): boolean {
-  return (/\.so(\.|$)/.test(name) || name.endsWith('.pyd')) && (inode.kind.kind === 'elf' || inode.dropped !== undefined);
-}
-
-/** Indexes Python code under `roots` (packages dirs or app dirs) by top-level import name. */
-function indexPackages(ctx: StrategyContext, roots: readonly string[]): PackageIndex {
-  const native = new Map<string, string[]>();
-  const pure = new Map<string, Array<{ path: string; inode: Inode }>>();
-  for (const root of roots) {
-    const hit = ctx.fs.resolve(root);
-    if (!hit.ok || hit.node.type !== 'dir') continue;
-    const visit = (dir: DirNode, rel: string): void => {
-      for (const [name, node] of [...dir.children].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        const childRel = rel ? `${rel}/${name}` : name;
-        if (node.type === 'dir') {
-          if (name !== '__pycache__' && !name.endsWith('.dist-info') && !name.endsWith('.egg-info')) visit(node, childRel);
-          continue;
-        }
-        if (node.type !== 'file') continue;
-        const top = topLevelName(childRel);
-        if (isNativeExtension(name, node.inode)) {
-          const list = native.get(top) ?? [];
-          list.push(`${root}/${childRel}`);
-          native.set(top, list);
-        } else if (name.endsWith('.py')) {
-          const list = pure.get(top) ?? [];
-          list.push({ path: `${root}/${childRel}`, inode: node.inode });
-          pure.set(top, list);
-        }
-      }
-    };
-    visit(hit.node, '');
-  }
-  return { native, pure };
-}
-
-const IMPORT_LINE = /^\s*import\s+([\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*)/;
-const FROM_LINE = /^\s*from\s+([\w.]+)\s+import\b/;
-const DYNAMIC_IMPORT = /(?:import_module|__import__)\(\s*['"]([\w.]+)['"]/g;
-
-/** Top-level module names a Python source imports (static: import / from-import lines, literal dynamic imports). */
-export function importedNames(source: string): string[] {
-  const names = new Set<string>();
-  for (const line of source.split('\n')) {
-    const code = line.replace(/#.*/, '');
-    const imp = IMPORT_LINE.exec(code);
-    if (imp?.[1]) for (const part of imp[1].split(',')) names.add((part.trim().split(/\s+/)[0] as string).split('.')[0] as string);
-    const from = FROM_LINE.exec(code);
-    if (from?.[1]) names.add(from[1].split('.')[0] as string);
-    for (const m of code.matchAll(DYNAMIC_IMPORT)) names.add((m[1] as string).split('.')[0] as string);
-  }
-  names.delete('');
-  return [...names].sort();
 }
 
 /** Stdlib file lists per runtime directory (read once per process). */
@@ -193,6 +99,16 @@ async function listStdlib(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+function cachedStdlib(dir: string): Promise<string[]> {
+  let p = stdlibFiles.get(dir);
+  if (!p) {
+    p = listStdlib(dir);
+    stdlibFiles.set(dir, p);
+    p.catch(() => stdlibFiles.delete(dir));
+  }
+  return p;
+}
+
 function under(path: string, dir: string): boolean {
   return dir === '/' || path === dir || path.startsWith(dir.endsWith('/') ? dir : dir + '/');
 }
@@ -202,195 +118,258 @@ function dirOf(path: string): string {
   return i <= 0 ? '/' : path.slice(0, i);
 }
 
+interface Entry {
+  /** Interpreter arguments the image fixed (its Entrypoint part, a shebang's script) and the replaceable rest. */
+  fixedArgs: string[];
+  pyArgs: string[];
+  /** The interpreter as exec'd and what it resolves to, and the names its version may show in. */
+  invoked?: string;
+  real?: string;
+  names: Array<string | undefined>;
+}
+
+/** argv[0] as a Python interpreter, or a script whose shebang names one. */
+function pythonEntry(ctx: StrategyContext): Entry | { reason: string } {
+  const { detection } = ctx;
+  const target = detection.target;
+  if (!target) return { reason: detection.problem ?? 'no entrypoint' };
+  const { fixed, cmd } = splitArgs(detection.argv, detection.entrypointCount, 1);
+  if (PYTHON_NAME.test(basename(target.requested)) || PYTHON_NAME.test(basename(target.resolvedPath))) {
+    return { fixedArgs: fixed, pyArgs: cmd, invoked: target.path, real: target.resolvedPath, names: [target.resolvedPath, target.path, target.requested] };
+  }
+  const shebang = pythonFromShebang(target.kind);
+  if (!shebang) return { reason: `${target.path} is not a Python interpreter or a Python script` };
+  const lookup = lookupExecutable(ctx.fs, shebang.interpreter, detection.env, detection.workingDir);
+  const exe: ResolvedExecutable | undefined = lookup.ok ? lookup.exe : undefined;
+  // The kernel runs `<interpreter> [options] <script> args…`; the script path is fixed like argv[0] was.
+  return {
+    fixedArgs: [...shebang.options, target.resolvedPath, ...fixed],
+    pyArgs: cmd,
+    ...(exe ? { invoked: exe.path, real: exe.resolvedPath } : {}),
+    names: [exe?.resolvedPath, exe?.path, shebang.interpreter],
+  };
+}
+
+/** The file `python -m name` runs and the package its relative imports resolve against. */
+function moduleFile(ctx: StrategyContext, name: string, searchDirs: readonly string[]): { path: string; pkg: string } | undefined {
+  const rel = name.split('.').join('/');
+  for (const dir of searchDirs) {
+    for (const [candidate, pkg] of [
+      [`${dir}/${rel}/__main__.py`, name],
+      [`${dir}/${rel}.py`, name.split('.').slice(0, -1).join('.')],
+    ] as const) {
+      const hit = ctx.fs.resolve(candidate);
+      if (hit.ok && hit.node.type === 'file') return { path: hit.path, pkg };
+    }
+  }
+  return undefined;
+}
+
+/** The import statements the entry code runs at load time: what the trial tries. */
+async function entryImports(ctx: StrategyContext, main: PythonMain, scriptInode: Inode | undefined, searchDirs: readonly string[]): Promise<string[]> {
+  if (main.kind === 'code') return moduleLevelImports(main.code);
+  if (main.kind === 'script' && scriptInode) {
+    return moduleLevelImports((await ctx.readFile(scriptInode)).toString('utf8'));
+  }
+  if (main.kind !== 'module') return [];
+  const probes = [`import ${main.name}`];
+  const found = moduleFile(ctx, main.name, searchDirs);
+  const hit = found ? ctx.fs.resolve(found.path) : undefined;
+  if (found && hit?.ok && hit.node.type === 'file' && hit.node.inode.content) {
+    probes.push(...moduleLevelImports((await ctx.readFile(hit.node.inode)).toString('utf8'), found.pkg));
+  }
+  return [...new Set(probes)];
+}
+
+/** The runtime's stdlib as module-layer files at <prefix>/lib/pythonX.Y; the image's site.py replaces the runtime's. */
+async function stdlibModules(runtime: PythonRuntime, boxStdlib: string, layout: PythonLayout): Promise<BoxModule[]> {
+  const modules: BoxModule[] = [];
+  for (const rel of await cachedStdlib(runtime.stdlibDir)) {
+    // Only the image decides whether lib/pythonX.Y/site-packages exists (and so is on sys.path).
+    if (rel === 'site-packages/README.txt') continue;
+    // The runtime's bytecode is unchecked-hash: it would win over the image's site.py source.
+    if (layout.siteModule && (rel === 'site.py' || /^__pycache__\/site\.[^/]+\.pyc$/.test(rel))) continue;
+    modules.push({ boxPath: `${boxStdlib}/${rel}`, from: { kind: 'host', path: join(runtime.stdlibDir, rel) }, mode: 0o444 });
+  }
+  return modules;
+}
+
+/** The script `python script.py` runs, as a file of the image (undefined for -m, -c and the REPL). */
+function resolveScript(ctx: StrategyContext, main: PythonMain): { path?: string; inode?: Inode } | { reason: string; recognized: true } {
+  if (main.kind !== 'script') return {};
+  const path = main.path.startsWith('/') ? main.path : `${ctx.detection.workingDir.replace(/\/$/, '')}/${main.path}`;
+  const hit = ctx.fs.resolve(path);
+  if (!hit.ok || hit.node.type !== 'file') return { reason: `the Python script ${path} is not a file in the image`, recognized: true };
+  return { path: hit.path, inode: hit.node.inode };
+}
+
+interface AppDirs {
+  /** Where the app's code lives: the script's directory, the working directory, the image's PYTHONPATH. */
+  app: string[];
+  /** The image's PYTHONPATH entries (absolute ones). */
+  pythonPath: string[];
+  workDir: string;
+  /** Every site-/dist-packages directory of the image. */
+  packages: string[];
+}
+
+function appDirectories(ctx: StrategyContext, scriptPath: string | undefined): AppDirs {
+  const pythonPath = (envValue(ctx.detection.env, 'PYTHONPATH') ?? '').split(':').filter((p) => p.startsWith('/'));
+  const workDir = ctx.detection.workingDir.replace(/\/$/, '') || '/';
+  const app = new Set<string>();
+  if (scriptPath && !SYSTEM_BIN_DIRS.has(dirOf(scriptPath))) app.add(dirOf(scriptPath));
+  if (!SYSTEM_BIN_DIRS.has(workDir)) app.add(workDir);
+  for (const p of pythonPath) if (!SYSTEM_BIN_DIRS.has(p)) app.add(p.replace(/\/$/, ''));
+  return { app: [...app], pythonPath, workDir, packages: sitePackagesDirs(ctx) };
+}
+
+/** The runtime for the image's Python, or the refusal that names what is missing (a proxy then obtains it). */
+async function findRuntime(ctx: StrategyContext, version: string): Promise<PythonRuntime | { reason: string; recognized: true; needs: { name: 'python'; version: string } }> {
+  const runtime = ctx.runtimes.python ? await ctx.runtimes.python(version) : undefined;
+  if (runtime) return runtime;
+  return {
+    reason: `no CPython-for-WASI runtime in the runtime catalog for the image's Python ${version || '(unknown version)'} (build one: boxproxy runtimes build python)`,
+    recognized: true,
+    needs: { name: 'python', version },
+  };
+}
+
+/** Without the image's own site.py (another X.Y, or none), its packages directories come through PYTHONPATH. */
+function boxEnv(ctx: StrategyContext, layout: PythonLayout, dirs: AppDirs, boxStdlib: string): string[] {
+  const overrides: string[] = [];
+  if (!layout.siteModule && !layout.venv) {
+    const pythonPath = [...dirs.pythonPath];
+    for (const d of dirs.packages) if (d !== `${boxStdlib}/site-packages` && !pythonPath.includes(d)) pythonPath.push(d);
+    if (pythonPath.length > dirs.pythonPath.length) overrides.push(`PYTHONPATH=${pythonPath.join(':')}`);
+  }
+  // WASI has no working directory; python.wasm enters $PWD at start-up (scripts/runtimes/python/build.sh).
+  overrides.push(`PWD=${ctx.detection.workingDir}`);
+  return mergeEnv(ctx.detection.env, overrides);
+}
+
 /** argv[0] (or a script's shebang) is CPython: the Box carries CPython for WASI, its stdlib and the app. */
 export function pythonStrategy(options: PythonStrategyOptions = {}): Strategy {
-  const nativePolicy = options.nativeExtensions ?? 'refuse';
+  const failurePolicy = options.nativeExtensions ?? 'refuse';
   const filesPolicy = options.files ?? 'app';
   return {
     name: 'python',
     async plan(ctx: StrategyContext): Promise<PlanOutcome> {
-      const { detection } = ctx;
-      const target = detection.target;
-      if (!target) return { reason: detection.problem ?? 'no entrypoint' };
-      let fixedArgs: string[];
-      let pyArgs: string[];
-      let interpreterNames: Array<string | undefined>;
-      const byName = PYTHON_NAME.test(basename(target.requested)) || PYTHON_NAME.test(basename(target.resolvedPath));
-      const shebang = byName ? undefined : pythonFromShebang(target.kind);
-      if (byName) {
-        interpreterNames = [target.resolvedPath, target.path, target.requested];
-        ({ fixed: fixedArgs, cmd: pyArgs } = splitArgs(detection.argv, detection.entrypointCount, 1));
-      } else if (shebang) {
-        const lookup = lookupExecutable(ctx.fs, shebang.interpreter, detection.env, detection.workingDir);
-        const exe: ResolvedExecutable | undefined = lookup.ok ? lookup.exe : undefined;
-        interpreterNames = [exe?.resolvedPath, exe?.path, shebang.interpreter];
-        const { fixed, cmd } = splitArgs(detection.argv, detection.entrypointCount, 1);
-        // The kernel runs `<interpreter> [options] <script> args…`; the script path is fixed like argv[0] was.
-        fixedArgs = [...shebang.options, target.resolvedPath, ...fixed];
-        pyArgs = cmd;
-      } else {
-        return { reason: `${target.path} is not a Python interpreter or a Python script` };
-      }
+      const entry = pythonEntry(ctx);
+      if ('reason' in entry) return entry;
+      const { main, options: interpreterOptions } = pythonCommand([...entry.fixedArgs, ...entry.pyArgs]);
+      const script = resolveScript(ctx, main);
+      if ('reason' in script) return script;
+      const version = imagePythonVersion(ctx, entry.names);
+      const runtime = await findRuntime(ctx, version);
+      if ('reason' in runtime) return runtime;
 
-      const main = pythonMain([...fixedArgs, ...pyArgs]);
-      let scriptPath: string | undefined;
-      let scriptInode: Inode | undefined;
-      if (main.kind === 'script') {
-        const path = main.path.startsWith('/') ? main.path : `${detection.workingDir.replace(/\/$/, '')}/${main.path}`;
-        const hit = ctx.fs.resolve(path);
-        if (!hit.ok || hit.node.type !== 'file') return { reason: `the Python script ${path} is not a file in the image`, recognized: true };
-        scriptPath = hit.path;
-        scriptInode = hit.node.inode;
-      }
-
-      const version = imagePythonVersion(ctx, interpreterNames);
-      const runtime: PythonRuntime | undefined = ctx.runtimes.python ? await ctx.runtimes.python(version) : undefined;
-      if (!runtime) {
-        return {
-          reason: `no CPython-for-WASI runtime in the runtime catalog for the image's Python ${version || '(unknown version)'} (build one: boxproxy runtimes build python)`,
-          recognized: true,
-          needs: { name: 'python', version },
-        };
-      }
-      const notes: string[] = [];
       const runtimeMinor = majorMinor(runtime.version) ?? runtime.version;
       const wanted = majorMinor(version);
+      const siteSource = await readFile(join(runtime.stdlibDir, 'site.py')).catch(() => undefined);
+      const layout = await pythonLayout(ctx, entry.invoked, entry.real, wanted, { minor: runtimeMinor, siteSource });
+      const boxOptions = layout.siteModule ? ['-X', 'frozen_modules=off'] : [];
+      const boxStdlib = `${layout.prefix === '/' ? '' : layout.prefix}/lib/python${runtimeMinor}`;
+      const notes: string[] = [...layout.notes];
       if (wanted && wanted !== runtimeMinor) notes.push(`the image has Python ${version}; the nearest runtime is CPython ${runtime.version} for WASI`);
-      const boxStdlib = `${PYTHON_BOX_PREFIX}/lib/python${runtimeMinor}`;
+      const dirs = appDirectories(ctx, script.path);
 
-      // Where the app's code lives: sys.path[0] (the script's directory, or the working directory for -m/-c),
-      // the working directory and the image's PYTHONPATH.
-      const imagePythonPath = (envValue(detection.env, 'PYTHONPATH') ?? '').split(':').filter((p) => p.startsWith('/'));
-      const appDirs = new Set<string>();
-      if (scriptPath && !SYSTEM_BIN_DIRS.has(dirOf(scriptPath))) appDirs.add(dirOf(scriptPath));
-      if (!SYSTEM_BIN_DIRS.has(detection.workingDir.replace(/\/$/, '') || '/')) appDirs.add(detection.workingDir.replace(/\/$/, ''));
-      for (const p of imagePythonPath) if (!SYSTEM_BIN_DIRS.has(p)) appDirs.add(p.replace(/\/$/, ''));
-
-      const packagesDirs = sitePackagesDirs(ctx);
-      const packages = indexPackages(ctx, packagesDirs);
-      const app = indexPackages(ctx, [...appDirs]);
-
-      // Static scan: the entry code, then every app or pure-Python package it imports, transitively.
-      const needed = new Set<string>();
-      const seen = new Set<string>();
-      let scanned = 0;
-      let scanTruncated = false;
-      const queue: string[] = [];
-      const scanSource = (source: string): void => {
-        for (const name of importedNames(source)) if (!seen.has(name)) queue.push(name);
-      };
-      if (scriptInode) {
-        scanned += scriptInode.size;
-        scanSource((await ctx.readFile(scriptInode)).toString('utf8'));
-      } else if (main.kind === 'module') queue.push(main.name.split('.')[0] as string);
-      else if (main.kind === 'code') scanSource(main.code);
-      while (queue.length > 0) {
-        const name = queue.shift() as string;
-        if (seen.has(name)) continue;
-        seen.add(name);
-        if (packages.native.has(name) || app.native.has(name)) {
-          needed.add(name);
-          continue;
-        }
-        for (const f of [...(app.pure.get(name) ?? []), ...(packages.pure.get(name) ?? [])]) {
-          if (scanned + f.inode.size > SCAN_BYTE_BUDGET) {
-            scanTruncated = true;
-            break;
-          }
-          if (!f.inode.content) continue;
-          scanned += f.inode.size;
-          scanSource((await ctx.readFile(f.inode)).toString('utf8'));
-        }
-      }
-      const nativeNames = [...new Set([...packages.native.keys(), ...app.native.keys()])].sort();
-      const neededNames = [...needed].sort();
       const labels: Record<string, string> = { [LABEL_RUNTIME]: `python@${runtime.version}` };
       if (runtime.artifact) labels[LABEL_RUNTIME_PACKAGE] = runtime.artifact;
+      const nativeNames = [...nativePackages(ctx, [...dirs.packages, ...dirs.app]).keys()].sort();
       if (nativeNames.length > 0) {
         labels['dev.boxproxy.python.native-extensions'] = nativeNames.join(',');
-        const how = 'found by a static scan of import statements in the entry script, the app and the pure-Python packages it imports';
-        if (neededNames.length > 0 && nativePolicy === 'refuse') {
-          return {
-            reason: `the app imports packages with native extensions (*.so, no Wasm build): ${neededNames.join(', ')} (${how}); other native packages in the image: ${nativeNames.filter((n) => !needed.has(n)).join(', ') || 'none'}`,
-            recognized: true,
-          };
-        }
-        notes.push(`packages with native extensions (*.so, left out): ${nativeNames.join(', ')}`);
-        if (neededNames.length > 0) notes.push(`WARNING: the app imports ${neededNames.join(', ')}, which need native extensions; those imports will fail in the Box (${how})`);
-        else notes.push(`the entrypoint does not import them (${how})`);
-      }
-      if (scanTruncated) notes.push(`the import scan stopped after ${SCAN_BYTE_BUDGET} bytes of source; native imports beyond it were not checked`);
-
-      // Module layer: the interpreter and the stdlib.
-      const stdlibRel = await (stdlibFiles.get(runtime.stdlibDir) ??
-        (() => {
-          const p = listStdlib(runtime.stdlibDir);
-          stdlibFiles.set(runtime.stdlibDir, p);
-          p.catch(() => stdlibFiles.delete(runtime.stdlibDir));
-          return p;
-        })());
-      const modules: BoxModule[] = [{ boxPath: PYTHON_WASM_BOX_PATH, from: { kind: 'host', path: runtime.wasmPath }, mode: 0o555 }];
-      for (const rel of stdlibRel) modules.push({ boxPath: `${boxStdlib}/${rel}`, from: { kind: 'host', path: join(runtime.stdlibDir, rel) }, mode: 0o444 });
-      const modulePaths = new Set(modules.map((m) => m.boxPath));
-
-      // Rootfs: the image's own stdlib (native build, replaced by the runtime's), stale bytecode and, by default,
-      // everything outside the app, the packages and /etc are left out.
-      const replacedStdlibs = [...imageStdlibDirs(ctx), boxStdlib];
-      const keptRoots = [...appDirs, ...packagesDirs, ...ALWAYS_KEPT];
-      const excludePaths: string[] = [];
-      const left: Record<'stdlib' | 'bytecode' | 'outside', [files: number, bytes: number]> = { stdlib: [0, 0], bytecode: [0, 0], outside: [0, 0] };
-      const count = (k: keyof typeof left, size: number): void => {
-        left[k] = [left[k][0] + 1, left[k][1] + size];
-      };
-      for (const { path, node } of ctx.fs.walk()) {
-        if (node.type === 'dir') continue;
-        const size = node.type === 'file' ? node.inode.size : 0;
-        const inPackages = packagesDirs.some((d) => under(path, d));
-        if (modulePaths.has(path) || path === scriptPath) {
-          if (modulePaths.has(path)) excludePaths.push(path);
-          continue;
-        }
-        if (!inPackages && replacedStdlibs.some((d) => under(path, d))) {
-          excludePaths.push(path);
-          count('stdlib', size);
-        } else if (/\/__pycache__\/[^/]+\.pyc$/.test(path)) {
-          // Timestamp-checked bytecode never matches in a Box (every entry has the Box's mtime): dead weight.
-          excludePaths.push(path);
-          count('bytecode', size);
-        } else if (filesPolicy === 'app' && !keptRoots.some((d) => under(path, d))) {
-          excludePaths.push(path);
-          count('outside', size);
-        }
-      }
-      if (left.stdlib[0]) notes.push(`the image's own Python stdlib (${left.stdlib[0]} files, ${left.stdlib[1]} bytes) replaced by the runtime's at ${boxStdlib}`);
-      if (left.bytecode[0]) notes.push(`${left.bytecode[0]} .pyc files (${left.bytecode[1]} bytes) left out: their timestamps cannot match in a Box`);
-      if (left.outside[0]) {
-        notes.push(`${left.outside[0]} files (${left.outside[1]} bytes) outside the app (${[...appDirs].join(', ') || 'script only'}), site-packages and /etc left out`);
+        notes.push(`packages with native extensions (*.so, left out): ${nativeNames.join(', ')}; the trial import decides whether the app runs without them`);
       }
 
-      // PYTHONHOME puts sys.prefix where the stdlib is; site adds /usr/local/lib/pythonX.Y/site-packages itself,
-      // the other packages dirs (Debian's dist-packages, virtualenvs, other versions) come through PYTHONPATH.
-      const pythonPath = [...imagePythonPath];
-      for (const d of packagesDirs) if (d !== `${boxStdlib}/site-packages` && !pythonPath.includes(d)) pythonPath.push(d);
-      const envOverrides = [`PYTHONHOME=${PYTHON_BOX_PREFIX}`];
-      if (pythonPath.length > 0) envOverrides.push(`PYTHONPATH=${pythonPath.join(':')}`);
-      // WASI has no working directory; python.wasm enters $PWD at start-up (scripts/runtimes/python/build.sh).
-      envOverrides.push(`PWD=${detection.workingDir}`);
+      // The trial: the entry code's load-time imports, in the Box's interpreter, with sys.path[0] as the app has it.
+      const isolated = interpreterOptions.some((o) => /^-[^-]*[IP]/.test(o));
+      const path0 = isolated ? undefined : script.path ? dirOf(script.path) : dirs.workDir;
+      const probes = await entryImports(ctx, main, script.inode, [dirs.workDir, ...dirs.pythonPath, ...dirs.packages]);
+      const trial = probes.length > 0 ? pythonTrial([...boxOptions, ...interpreterOptions], path0, probes, failurePolicy) : undefined;
+      if (!trial) notes.push('no load-time imports found in the entry code: nothing to try before the Box is kept');
+
+      const modules: BoxModule[] = [{ boxPath: layout.modulePath, from: { kind: 'host', path: runtime.wasmPath }, mode: 0o555 }];
+      modules.push(...(await stdlibModules(runtime, boxStdlib, layout)));
+      const excludePaths = rootfsExclusions(ctx, {
+        modulePaths: new Set(modules.map((m) => m.boxPath)),
+        scriptPath: script.path,
+        replacedStdlibs: [...imageStdlibDirs(ctx), boxStdlib],
+        packagesDirs: dirs.packages,
+        kept: layout.keptFiles,
+        keptRoots: filesPolicy === 'app' ? [...dirs.app, ...dirs.packages, ...ALWAYS_KEPT, ...layout.keptFiles] : undefined,
+        appDirs: dirs.app,
+        boxStdlib,
+        notes,
+      });
       return {
         strategy: 'python',
         runner: 'wasi',
         modules,
-        entrypoint: [PYTHON_WASM_BOX_PATH, ...fixedArgs],
-        cmd: pyArgs,
-        env: mergeEnv(detection.env, envOverrides),
-        workingDir: detection.workingDir,
+        entrypoint: [layout.modulePath, ...boxOptions, ...entry.fixedArgs],
+        cmd: entry.pyArgs,
+        env: boxEnv(ctx, layout, dirs, boxStdlib),
+        workingDir: ctx.detection.workingDir,
         labels,
         excludePaths,
         notes,
+        ...(trial ? { trial } : {}),
       };
     },
   };
 }
 
-/** The default `python` strategy: refuses apps that import native extensions, keeps the app and its packages. */
+interface ExclusionInput {
+  modulePaths: ReadonlySet<string>;
+  scriptPath: string | undefined;
+  replacedStdlibs: readonly string[];
+  packagesDirs: readonly string[];
+  /** Files kept even inside a replaced stdlib (the image's site.py, pyvenv.cfg). */
+  kept: readonly string[];
+  /** With files: 'app', only these trees stay; undefined keeps everything. */
+  keptRoots: readonly string[] | undefined;
+  appDirs: readonly string[];
+  boxStdlib: string;
+  notes: string[];
+}
+
+/**
+ * Image files left out of the Box's rootfs: the image's own stdlib (a native build, replaced by the runtime's),
+ * stale bytecode and, by default, everything outside the app, the packages and /etc.
+ */
+function rootfsExclusions(ctx: StrategyContext, x: ExclusionInput): string[] {
+  const excludePaths: string[] = [];
+  const left: Record<'stdlib' | 'bytecode' | 'outside', [files: number, bytes: number]> = { stdlib: [0, 0], bytecode: [0, 0], outside: [0, 0] };
+  const count = (k: keyof typeof left, size: number): void => {
+    left[k] = [left[k][0] + 1, left[k][1] + size];
+  };
+  for (const { path, node } of ctx.fs.walk()) {
+    if (node.type === 'dir') continue;
+    const size = node.type === 'file' ? node.inode.size : 0;
+    if (x.modulePaths.has(path)) {
+      excludePaths.push(path);
+      continue;
+    }
+    if (path === x.scriptPath || x.kept.includes(path)) continue;
+    const inPackages = x.packagesDirs.some((d) => under(path, d));
+    if (!inPackages && x.replacedStdlibs.some((d) => under(path, d))) {
+      excludePaths.push(path);
+      count('stdlib', size);
+    } else if (/\/__pycache__\/[^/]+\.pyc$/.test(path)) {
+      // Timestamp-checked bytecode never matches in a Box (every entry has the Box's mtime): dead weight.
+      excludePaths.push(path);
+      count('bytecode', size);
+    } else if (x.keptRoots && !x.keptRoots.some((d) => under(path, d))) {
+      excludePaths.push(path);
+      count('outside', size);
+    }
+  }
+  if (left.stdlib[0]) x.notes.push(`the image's own Python stdlib (${left.stdlib[0]} files, ${left.stdlib[1]} bytes) replaced by the runtime's at ${x.boxStdlib}`);
+  if (left.bytecode[0]) x.notes.push(`${left.bytecode[0]} .pyc files (${left.bytecode[1]} bytes) left out: their timestamps cannot match in a Box`);
+  if (left.outside[0]) {
+    x.notes.push(`${left.outside[0]} files (${left.outside[1]} bytes) outside the app (${x.appDirs.join(', ') || 'script only'}), site-packages and /etc left out`);
+  }
+  return excludePaths;
+}
+
+/** The default `python` strategy: refuses apps whose imports fail in the Box, keeps the app and its packages. */
 export const python: Strategy = pythonStrategy();

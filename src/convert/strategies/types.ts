@@ -1,6 +1,7 @@
 import type { ImageConfig } from '../../oci/types.js';
 import type { Detection } from '../detect.js';
 import type { RuntimeCatalog, RuntimeNeed } from '../runtimes.js';
+import type { TrialSpec } from '../trial.js';
 import type { Inode, VirtualFs } from '../vfs.js';
 
 export interface StrategyContext {
@@ -40,6 +41,8 @@ export interface StrategyPlan {
   /** Image paths left out of the rootfs layer (moved into the module layer). */
   excludePaths: string[];
   notes: string[];
+  /** What the assembled Box's interpreter must load before the Box is kept (src/convert/trial.ts). */
+  trial?: TrialSpec;
 }
 
 /**

@@ -10,6 +10,7 @@ import { OciLayoutSource } from '../../../src/image/oci-layout.js';
 import { native } from '../../../src/convert/strategies/native.js';
 import { importedNames, pythonMain, pythonFromShebang, pythonStrategy, PYTHON_WASM_BOX_PATH } from '../../../src/convert/strategies/python.js';
 import type { ImageConfig } from '../../../src/oci/types.js';
+import { DEFAULT_TRIAL_LIMITS, runTrial, type TrialLimits, type TrialSpec } from '../../../src/convert/trial.js';
 import type { OciRuntimeCatalog } from '../../../src/runtimes/catalog.js';
 import { dir, elf, file, symlink, tempDir, writeLayout, type ImageSpec } from '../helpers.js';
 import { pythonCatalog, runPlainWasi } from '../../runtimes/helpers.js';
@@ -172,7 +173,8 @@ describe('python strategy: Boxes', () => {
     assert.deepEqual(config.config?.Cmd, ['main.py', 'world']);
     assert.equal(config.config?.WorkingDir, '/app');
     const env = config.config?.Env ?? [];
-    assert.ok(env.includes('PYTHONHOME=/usr/local'));
+    // CPython finds its prefix from where python.wasm sits, as the image's interpreter does: no PYTHONHOME.
+    assert.ok(!env.some((e) => e.startsWith('PYTHONHOME=')), env.join(' '));
     assert.ok(env.includes('PYTHONPATH=/usr/lib/python3/dist-packages'), env.join(' '));
     assert.ok(env.includes('GREETING=hi from the image'));
     assert.ok(env.includes('PWD=/app'));
@@ -246,7 +248,7 @@ describe('python strategy: Boxes', () => {
     assert.match(replaced.stdout, /^shebang \['three'\]/);
   });
 
-  test('an app importing a native extension is refused by default, naming the package', async () => {
+  test('an app whose import fails in the Box is refused by default with the interpreter\'s error', async () => {
     const spec = appImage({ Cmd: ['python3', '/app/uses_native.py'] });
     (spec.layers[1]?.entries ?? []).push(
       dir(`${SITE}/fastjson/`),
@@ -261,13 +263,13 @@ describe('python strategy: Boxes', () => {
     const refused = (await convert(spec)).result;
     assert.equal(refused.kind, 'unconvertible');
     if (refused.kind !== 'unconvertible') return;
-    assert.match(refused.reason, /native extensions.*: fastjson \(/);
-    assert.match(refused.reason, /static scan of import statements/);
-    assert.match(refused.reason, /_cffi_backend/);
+    assert.match(refused.reason, /^import wrapper: ModuleNotFoundError: No module named 'fastjson\._speedups'/);
+    assert.match(refused.reason, /tried in the Box's own python interpreter: 0 of 1 passed/);
+    assert.deepEqual(refused.report.trial?.tried, ['import wrapper']);
 
     // Configured to build and warn: a Box, with the warning in the report.
     const warned = boxOf((await convert(spec, { strategies: [pythonStrategy({ nativeExtensions: 'warn' }), native] })).result);
-    assert.ok(warned.report.notes.some((note) => /WARNING: the app imports fastjson/.test(note)), warned.report.notes.join('\n'));
+    assert.ok(warned.report.notes.some((note) => /^WARNING: import wrapper: ModuleNotFoundError/.test(note)), warned.report.notes.join('\n'));
 
     // The same image with an entrypoint that does not import them: a Box listing them, and it runs.
     const pureSpec = appImage({ Cmd: ['python3', '/app/pure.py'], Env: ['PYTHON_VERSION=3.12.1'] });
@@ -290,3 +292,36 @@ describe('python strategy: Boxes', () => {
   });
 });
 
+
+describe('trial stage', () => {
+  /** A converted Box (trial off) and a trial of `probes` with a custom program in its interpreter. */
+  async function trialOf(program: string, probes: string[], limits?: Partial<TrialLimits>) {
+    const { result, base } = await convert(appImage(), { trial: false });
+    const spec: TrialSpec = { language: 'python', probes, onFailure: 'refuse', command: (marker) => ['-c', program, marker, ...probes] };
+    return runTrial(boxOf(result).box, spec, join(base, 'trial-work'), { ...DEFAULT_TRIAL_LIMITS, ...limits });
+  }
+
+  test('only lines carrying the run\'s random marker count as answers', async () => {
+    const program = `import sys, json
+marker, probes = sys.argv[1], sys.argv[2:]
+print("boxproxy-trial-0000 " + json.dumps({"probe": probes[0], "ok": True}))
+print(marker + " " + json.dumps({"probe": probes[0], "ok": False, "error": "NameError: x"}))
+`;
+    const report = await trialOf(program, ['import a', 'import b']);
+    assert.deepEqual(report.passed, []);
+    assert.deepEqual(report.failed[0], { probe: 'import a', ok: false, error: 'NameError: x' });
+    assert.match(report.failed[1]?.error ?? '', /^no answer: the interpreter exited with status 0/);
+  });
+
+  test('a trial past its time limit is killed and says so', async () => {
+    const report = await trialOf('while True: pass', ['import slow'], { timeoutMs: 3000 });
+    assert.equal(report.killed, 'timeout');
+    assert.match(report.failed[0]?.error ?? '', /no answer: the trial ran past 3000 ms/);
+  });
+
+  test('a trial past its memory limit is killed and says so', async () => {
+    const report = await trialOf('x = []\nwhile True: x.append(bytearray(1 << 20))', ['import big'], { maxRssBytes: 256 * 1024 * 1024 });
+    assert.equal(report.killed, 'memory');
+    assert.match(report.failed[0]?.error ?? '', /more than 256 MiB/);
+  });
+});
