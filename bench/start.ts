@@ -86,10 +86,10 @@ async function makeBox(spec: ImageSpec, base: string): Promise<string> {
 }
 
 async function commandsFor(box: string, spec: WasiRunSpec, native: EngineCommand, cache: string): Promise<Record<Runner, EngineCommand>> {
-  const boxArgs = spec.args.slice(1);
   return {
     native,
-    boxproxy: { cmd: process.execPath, args: [BOXPROXY_MAIN, 'run', '--cache', cache, box, ...(boxArgs.length ? ['--', ...boxArgs] : [])], env: process.env },
+    // The Box's own Cmd: the other runners' argv is Entrypoint + Cmd, which `run -- args` would put in Cmd's place.
+    boxproxy: { cmd: process.execPath, args: [BOXPROXY_MAIN, 'run', '--cache', cache, box], env: process.env },
     wasmtime: await wasmtimeCommand(spec),
     wazero: wazeroCommand(spec),
   };
