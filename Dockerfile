@@ -12,16 +12,18 @@ COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
-# Wasm language runtimes for Boxes: CPython for WASI built from Debian's sources (scripts/runtimes/python),
+# Wasm language runtimes for Boxes: CPython and QuickJS for WASI built from Debian's sources (scripts/runtimes/),
 # and ruby.wasm from npm, stored as OCI artifacts in the runtime catalog the converter reads.
 FROM build AS runtimes
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates clang lld llvm wasi-libc libclang-rt-14-dev-wasm32 dpkg-dev python3.11 \
+    clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 \
  && rm -rf /var/lib/apt/lists/*
 COPY scripts ./scripts
 ENV BOXPROXY_RUNTIME_CACHE=/runtimes/cache \
     BOXPROXY_RUNTIME_CATALOG=/runtimes/catalog
 RUN node dist/src/cli/main.js runtimes build python \
+ && node dist/src/cli/main.js runtimes build quickjs \
  && node dist/src/cli/main.js runtimes import-ruby \
  && rm -rf /runtimes/cache
 
@@ -38,6 +40,9 @@ RUN apt-get update \
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+# The Node layer bundled into Node Boxes is read from its TypeScript sources, so a Box's bytes do not depend on
+# whether the converter runs from src/ or dist/ (src/convert/node/bundle.ts).
+COPY --from=build /app/src/convert/node ./src/convert/node
 COPY config ./config
 COPY --from=runtimes /runtimes/catalog /opt/boxproxy/runtimes
 # The code stays root-owned and read-only to the service; only /data is writable.

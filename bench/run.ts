@@ -8,12 +8,13 @@ import { parseArgs } from 'node:util';
 import { closeHttp } from './http.js';
 import { DEFAULT_BOXES_OPTIONS, runBoxesBench } from './boxes.js';
 import { runConvertBench } from './convert.js';
+import { runNodeBench } from './node.js';
 import { runStartBench } from './start.js';
 import { DEFAULT_REGISTRY_OPTIONS, runRegistryBench } from './registry.js';
 import { loadAverageNow, machineInfo, writeReport, type BenchSection, type MachineInfo } from './report.js';
 
 const USAGE = `usage: node dist/bench/run.js [options]
-  --only <areas>       run these areas, comma-separated (registry, convert, boxes, start; default all)
+  --only <areas>       run these areas, comma-separated (registry, convert, boxes, start, node; default all)
   --quick              small images and short loads: checks the harness, numbers are not meaningful
   --blob-mib <n>       registry: layer size in MiB (default ${DEFAULT_REGISTRY_OPTIONS.blobMiB})
   --seconds <n>        registry: seconds per manifest load run (default ${DEFAULT_REGISTRY_OPTIONS.loadSeconds});
@@ -22,7 +23,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --out <file>         report file (default BENCHMARKS.md; --quick defaults to .bench/BENCHMARKS.quick.md)
   --profile            run boxproxy and the conversion children with --cpu-prof; profiles go to .bench/profiles/`;
 
-const AREAS = ['registry', 'convert', 'boxes', 'start'] as const;
+const AREAS = ['registry', 'convert', 'boxes', 'start', 'node'] as const;
 type Area = (typeof AREAS)[number];
 
 async function main(): Promise<void> {
@@ -119,6 +120,9 @@ async function main(): Promise<void> {
   }
   if (areas.includes('start')) {
     await measured('start', [], () => runStartBench({ runs: values.quick ? 2 : 11, dir: join(scratch, 'start'), log }));
+  }
+  if (areas.includes('node')) {
+    await measured('node', [], () => runNodeBench({ dir: join(scratch, 'node'), runs: values.quick ? 2 : 10, log }));
   }
   if (values.profile) log(`CPU profiles in ${profileDir}`);
 

@@ -76,6 +76,8 @@ function time(c: EngineCommand, runs: number): Timing {
 /** Converts an image spec into a Box layout with the real pipeline. */
 async function makeBox(spec: ImageSpec, base: string): Promise<string> {
   await writeLayout(join(base, 'image'), spec);
+  // One catalog holds both: QuickJS for the Node Box, CPython for the Python one.
+  await ensureBuiltRuntime('quickjs');
   const runtimes = await ensureBuiltRuntime('python');
   const result = await convertImage(new OciLayoutSource(join(base, 'image')), '', { workDir: join(base, 'work'), runtimes });
   if (result.kind !== 'box') throw new Error(`not converted: ${result.reason}`);
@@ -84,10 +86,10 @@ async function makeBox(spec: ImageSpec, base: string): Promise<string> {
 }
 
 async function commandsFor(box: string, spec: WasiRunSpec, native: EngineCommand, cache: string): Promise<Record<Runner, EngineCommand>> {
-  const boxArgs = spec.args.slice(1);
   return {
     native,
-    boxproxy: { cmd: process.execPath, args: [BOXPROXY_MAIN, 'run', '--cache', cache, box, ...(boxArgs.length ? ['--', ...boxArgs] : [])], env: process.env },
+    // The Box's own Cmd: the other runners' argv is Entrypoint + Cmd, which `run -- args` would put in Cmd's place.
+    boxproxy: { cmd: process.execPath, args: [BOXPROXY_MAIN, 'run', '--cache', cache, box], env: process.env },
     wasmtime: await wasmtimeCommand(spec),
     wazero: wazeroCommand(spec),
   };
@@ -136,6 +138,28 @@ async function pythonProgram(opts: StartBenchOptions): Promise<ProgramResult> {
   return { program: 'Python hello world (CPython 3.11)', timings: timeAll(commands, opts) };
 }
 
+/** A Node.js hello world: the Box carries QuickJS for WASI and the Node layer; natively, this machine's node. */
+async function nodeProgram(opts: StartBenchOptions): Promise<ProgramResult> {
+  const base = join(opts.dir, 'node');
+  const app = "console.log('hello world', process.argv.slice(2));\n";
+  const spec: ImageSpec = {
+    created: '2024-05-01T12:00:00Z',
+    layers: [
+      { entries: [dir('usr/'), dir('usr/bin/'), file('usr/bin/node', elf({ interpreter: '/lib64/ld-linux-x86-64.so.2' }), 0o755)] },
+      { entries: [dir('app/'), file('app/hello.js', app)] },
+    ],
+    config: { Env: [`NODE_VERSION=${process.version}`], WorkingDir: '/app', Cmd: ['node', 'hello.js', 'arg'] },
+  };
+  const box = await makeBox(spec, base);
+  const run = await engineRunSpec(await readEngineBox(box));
+  await mkdir(join(base, 'native'), { recursive: true });
+  const script = join(base, 'native', 'hello.js');
+  writeFileSync(script, app);
+  const native: EngineCommand = { cmd: process.execPath, args: [script, 'arg'], env: { PATH: process.env.PATH } };
+  const commands = await commandsFor(box, run, native, join(base, 'cache'));
+  return { program: 'Node.js hello world (QuickJS + Node layer)', timings: timeAll(commands, opts) };
+}
+
 function timeAll(commands: Record<Runner, EngineCommand>, opts: StartBenchOptions): Record<Runner, Timing> {
   const out = {} as Record<Runner, Timing>;
   for (const runner of RUNNERS) {
@@ -152,7 +176,8 @@ export async function runStartBench(opts: StartBenchOptions): Promise<{ section:
   mkdirSync(opts.dir, { recursive: true });
   const hello = await helloProgram(opts);
   const python = await pythonProgram(opts);
-  const programs = [hello, python];
+  const nodejs = await nodeProgram(opts);
+  const programs = [hello, python, nodejs];
   for (const p of programs) {
     const box = p.timings.boxproxy;
     for (const r of ['wasmtime', 'wazero'] as const) {
@@ -186,7 +211,7 @@ function toSection(programs: ProgramResult[], opts: StartBenchOptions): BenchSec
       'The Boxes are made by the real conversion pipeline; every runner gets the same argv, env (PWD = WorkingDir) and the Box rootfs as "/" (test/helpers/engines builds the wasmtime and wazero command lines the tests use).',
       '`boxproxy run`: `node dist/src/cli/main.js run --cache <dir> <layout> -- args` (Node start-up, reading the layout, the WASI run).',
       `wasmtime: \`python3 test/helpers/engines/wasmtime-run.py\` with the wasmtime ${wasmtime} wheel (CPython start-up and loading libwasmtime are in the number; runwasi's shim embeds the same engine without them), Wasmtime's compilation cache on. wazero: \`wazero run -cachedir …\` (compiled code cached).`,
-      'hello: test/fixtures/wasm/hello.c; natively built with `clang -O2 -static` and run with `chroot` in a copy of the Box rootfs, so it reads the same files. Python: the Box carries CPython 3.11 for WASI (scripts/runtimes/python); natively Debian\'s /usr/bin/python3.11 runs the same script.',
+      'hello: test/fixtures/wasm/hello.c; natively built with `clang -O2 -static` and run with `chroot` in a copy of the Box rootfs, so it reads the same files. Python: the Box carries CPython 3.11 for WASI (scripts/runtimes/python); natively Debian\'s /usr/bin/python3.11 runs the same script. Node.js: the Box carries QuickJS for WASI and the Node layer, the script as bytecode (scripts/runtimes/quickjs, src/convert/node); natively this machine\'s node runs the same script.',
     ],
   };
 }

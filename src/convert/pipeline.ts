@@ -143,6 +143,7 @@ export async function convertImage(source: ImageSource, reference: string, opts:
       config: image.config,
       detection,
       runtimes: opts.runtimes,
+      workDir: opts.workDir,
       readFile: async (inode: Inode) => {
         if (!inode.content) throw new ConvertError('LAYER_CORRUPT', `file content was not kept (${inode.dropped ?? 'unknown'})`);
         return readContent(inode.content);

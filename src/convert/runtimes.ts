@@ -20,11 +20,22 @@ export interface PythonRuntime {
   artifact?: string;
 }
 
+export interface QuickJsRuntime {
+  /** Version of the QuickJS inside the module, e.g. "2025.04.26". */
+  version: string;
+  /** qjs.wasm (a WASI preview1 command) on this machine. */
+  wasmPath: string;
+  /** e.g. "quickjs@2025.04.26 sha256:…" (the catalog artifact, recorded in the Box so a run is traceable). */
+  artifact?: string;
+}
+
 export interface RuntimeCatalog {
   /** The installed ruby.wasm nearest to `version` ("3.3.5", "3.1", or "" for the newest). */
   ruby(version: string): Promise<RubyRuntime | undefined>;
   /** The CPython-for-WASI runtime nearest to `version` ("3.11.9", "3.12", or "" for the newest); see src/runtimes. */
   python?(version: string): Promise<PythonRuntime | undefined>;
+  /** QuickJS for WASI, the engine of Node Boxes (there is one version: "" asks for it); see src/runtimes. */
+  quickjs?(version: string): Promise<QuickJsRuntime | undefined>;
 }
 
 /**

@@ -15,7 +15,8 @@ export interface RuntimeBuildManifest {
   wasi: string;
   cacheKey: string;
   sourceDateEpoch: number;
-  files: { interpreter: string; stdlib: string; prefix: string };
+  /** `stdlib` and `prefix`: interpreters with a library tree (python); QuickJS has only its module. */
+  files: { interpreter: string; stdlib?: string; prefix?: string };
   interpreter: { sha256: string; size: number };
   inputs: {
     script: { path: string; sha256: string };
@@ -42,7 +43,7 @@ export interface BuildOptions {
   script?: string;
 }
 
-export const RUNTIME_NAMES = ['python'] as const;
+export const RUNTIME_NAMES = ['python', 'quickjs'] as const;
 export type BuildableRuntime = (typeof RUNTIME_NAMES)[number];
 
 /** What a build script makes: runtime `name` at major.minor `version` (the catalog entry it adds). */
@@ -54,7 +55,10 @@ export interface RuntimeBuildSpec {
   title: string;
 }
 
-export const RUNTIME_BUILDS: readonly RuntimeBuildSpec[] = [{ script: 'python', name: 'python', version: '3.11', title: 'CPython 3.11 for WASI' }];
+export const RUNTIME_BUILDS: readonly RuntimeBuildSpec[] = [
+  { script: 'python', name: 'python', version: '3.11', title: 'CPython 3.11 for WASI' },
+  { script: 'quickjs', name: 'quickjs', version: '2025.04', title: 'QuickJS 2025-04-26 for WASI (Node.js Boxes)' },
+];
 
 /** scripts/runtimes/<name>/build.sh, found from this file upwards (works from src/ under tsx and from dist/). */
 export async function buildScriptPath(name: BuildableRuntime): Promise<string> {

@@ -1,7 +1,7 @@
 // The runtime catalog conversions use: the OCI-layout store, filled from a runtime registry when it lacks the
 // wanted major.minor, with ruby.wasm from npm behind the same interface.
 import { join } from 'node:path';
-import type { PythonRuntime, RubyRuntime, RuntimeCatalog } from '../convert/runtimes.js';
+import type { PythonRuntime, QuickJsRuntime, RubyRuntime, RuntimeCatalog } from '../convert/runtimes.js';
 import type { RuntimeBuildManifest } from './build.js';
 import { NpmRuntimeCatalog } from './npm-ruby.js';
 import { pullRuntime, RuntimeNotInRegistryError, runtimeTag } from './pull.js';
@@ -84,6 +84,13 @@ export class OciRuntimeCatalog implements RuntimeCatalog {
       stdlibDir: join(found.dir, files?.stdlib ?? `lib/python${found.version.split('.').slice(0, 2).join('.')}`),
       artifact: `python@${found.version} ${found.digest}`,
     };
+  }
+
+  async quickjs(version: string): Promise<QuickJsRuntime | undefined> {
+    const found = await this.find('quickjs', version);
+    if (!found) return undefined;
+    const files = (found.config as Partial<RuntimeBuildManifest>).files;
+    return { version: found.version, wasmPath: join(found.dir, files?.interpreter ?? 'qjs.wasm'), artifact: `quickjs@${found.version} ${found.digest}` };
   }
 
   async ruby(version: string): Promise<RubyRuntime | undefined> {

@@ -6,10 +6,14 @@ set -euo pipefail
 
 # isal: igzip, which writes Box layers (src/convert/gzip/igzip.ts).
 # llvm + dpkg-dev + python3.11: scripts/runtimes/python/build.sh (CPython for WASI from Debian's source package).
+# time: GNU time, peak RSS of the processes bench/node.ts starts.
+# clang-19 + lld-19 + llvm-19 + libclang-rt-19-dev-wasm32: scripts/runtimes/quickjs/build.sh (QuickJS for WASI).
 # debootstrap + attr (getfattr): the real-image corpus (test/corpus/build.ts).
-packages=(docker-registry skopeo containerd apache2-utils wrk curl isal clang lld llvm wasi-libc libclang-rt-14-dev-wasm32 dpkg-dev python3.11 openssl debootstrap attr)
+packages=(docker-registry skopeo containerd apache2-utils wrk curl isal clang lld llvm wasi-libc libclang-rt-14-dev-wasm32 dpkg-dev python3.11 openssl
+  clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 time debootstrap attr)
 # Binaries the tests exec, checked too: a package can be "installed" while its binary was removed.
-binaries=(docker-registry skopeo containerd ctr htpasswd wrk curl igzip clang wasm-ld llvm-ar-14 llvm-strip-14 dpkg-source openssl debootstrap getfattr)
+binaries=(docker-registry skopeo containerd ctr htpasswd wrk curl igzip clang wasm-ld llvm-ar-14 llvm-strip-14 dpkg-source openssl clang-19 llvm-strip-19
+  debootstrap getfattr)
 
 missing=()
 missing_bin=()

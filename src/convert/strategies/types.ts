@@ -9,6 +9,8 @@ export interface StrategyContext {
   config: ImageConfig;
   detection: Detection;
   runtimes: RuntimeCatalog;
+  /** Scratch directory of this conversion (removed by the caller), for files a strategy generates. */
+  workDir: string;
   /** A kept image file's bytes (rejects when the file was dropped while flattening). */
   readFile(inode: Inode): Promise<Buffer>;
 }

@@ -1,0 +1,2 @@
+// node:string_decoder: the `string_decoder` package from npm.
+export { StringDecoder } from 'string_decoder/lib/string_decoder.js';

@@ -1,0 +1,3 @@
+// node:util/types.
+import util from './util.js';
+export default util.types;
